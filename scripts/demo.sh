@@ -69,8 +69,10 @@ run "$BIN/vouch" se --host-keys "$WORK/host.keys" lifecycle --set operational
 run "$BIN/vouch" se info
 
 step "Refusals the chip enforces"
-printf '$ vouch se keygen --slot 0   (factory slot, OPERATIONAL)\n'
-"$BIN/vouch" se keygen --slot 0 >/dev/null && exit 1 || true
+printf '$ vouch se --host-keys host.keys keygen --slot 0   (factory slot, OPERATIONAL)\n'
+"$BIN/vouch" se --host-keys "$WORK/host.keys" keygen --slot 0 >/dev/null && exit 1 || true
+printf '$ vouch se keygen --slot 2   (no secure channel)\n'
+"$BIN/vouch" se keygen --slot 2 >/dev/null && exit 1 || true
 printf '$ vouch se write --zone 1 ... (update access NEVER)\n'
 "$BIN/vouch" se write --zone 1 --in "$WORK/fw.txt" && exit 1 || true
 printf '$ vouch se read --zone 3   (needs the host secure channel)\n'
