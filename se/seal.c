@@ -23,7 +23,7 @@ const char *vouch_seal_strerror(int err)
     switch (err) {
     case VOUCH_SEAL_OK: return "ok";
     case VOUCH_SEAL_E_IO: return strerror(errno);
-    case VOUCH_SEAL_E_FORMAT: return "not a vouch-se state file (bad magic or size)";
+    case VOUCH_SEAL_E_FORMAT: return "state cannot be opened: not a vouch-se state file, or corrupted (bad magic or size)";
     case VOUCH_SEAL_E_AUTH:
         return "state cannot be opened: the seal key is wrong or the file was changed";
     case VOUCH_SEAL_E_KEYFILE: return "seal key file must hold 16 to 4096 bytes";
