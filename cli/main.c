@@ -1,0 +1,57 @@
+/* vouch: the command-line tool. Dispatches to one command group per file
+ * (cmd_<group>.c); a new group is one line in `groups`. */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#ifndef VOUCH_VERSION
+#define VOUCH_VERSION "unknown"
+#endif
+
+static const cli_group groups[] = {
+    {"se", "talk to a secure element: keys, signatures, zones, counters, lifecycle",
+     cmd_se_main},
+};
+#define N_GROUPS (sizeof groups / sizeof groups[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "NAME\n    vouch - hardware-rooted device identity\n\n"
+               "SYNOPSIS\n    vouch [--help] [--version] <group> ...\n\n"
+               "DESCRIPTION\n    Command groups:\n");
+    for (size_t i = 0; i < N_GROUPS; i++)
+        fprintf(f, "        %-6s %s\n", groups[i].name, groups[i].summary);
+    fprintf(f, "\n    'vouch <group> --help' lists a group's commands,\n"
+               "    'vouch <group> <command> --help' describes one.\n\n"
+               "OPTIONS\n    --help, -h   print this help and exit\n"
+               "    --version    print the version and exit\n\n"
+               "EXIT STATUS\n    0 success, 1 signature invalid, 2 usage error, 3 the secure "
+               "element\n    refused, 4 communication failure, 5 local file error "
+               "(docs/cli.md).\n\n"
+               "EXAMPLE\n    vouch se --se unix:/run/vouch-se.sock info\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli_opt opts[] = {{"version", NULL, NULL, 0}, {NULL, NULL, NULL, 0}};
+    int used = 0, ret = cli_parse("", argc - 1, argv + 1, opts, NULL, 1, &used, NULL, 0, NULL);
+    if (ret == CLI_HELP) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (ret)
+        return ret;
+    if (opts[0].seen) {
+        printf("vouch %s\n", VOUCH_VERSION);
+        return CLI_OK;
+    }
+    if (used + 1 >= argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[used + 1];
+    for (size_t i = 0; i < N_GROUPS; i++)
+        if (strcmp(name, groups[i].name) == 0)
+            return groups[i].main(argc - used - 1, argv + used + 1);
+    return cli_err(CLI_USAGE, "unknown command group '%s'\nTry 'vouch --help'.", name);
+}
