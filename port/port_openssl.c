@@ -44,6 +44,9 @@ static EVP_PKEY *p256_pkey(const uint8_t *priv, const uint8_t *pub)
     int n = 0;
     int selection = EVP_PKEY_PUBLIC_KEY;
 
+    /* only the uncompressed form 04|X|Y; OpenSSL would also take hybrid 06/07 */
+    if (pub && pub[0] != 0x04)
+        return NULL;
     params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
     if (pub) {
         memcpy(pubbuf, pub, 65);

@@ -224,7 +224,7 @@ static int h_query(req *r, cur *c)
         break;
     case VOUCH_SE_Q_HOST:
         b[0] = st->host_keys_set;
-        be32(b + 1, st->host_counter);
+        be32(b + 1, st->host_counter > r->core->ctr_seen ? st->host_counter : r->core->ctr_seen);
         emit(r, b, 5);
         break;
     default:
@@ -724,11 +724,12 @@ size_t vouch_se_core_process(vouch_se_core *core, const uint8_t *cmd, size_t cmd
             status = VOUCH_SE_E_MAC;
             goto respond_plain;
         }
-        if (counter <= core->live.host_counter) {
+        if (counter <= core->live.host_counter || counter <= core->ctr_seen) {
             status = VOUCH_SE_E_REPLAY;
             goto respond_plain;
         }
         r.mac_ok = 1;
+        core->ctr_seen = counter;
         memcpy(r.mac_key, core->live.host_mac_key, sizeof r.mac_key);
         memcpy(r.enc_key, core->live.host_enc_key, sizeof r.enc_key);
         core->scratch.host_counter = counter;
@@ -740,12 +741,15 @@ size_t vouch_se_core_process(vouch_se_core *core, const uint8_t *cmd, size_t cmd
     c.p = core->payload;
     c.len = plen;
     c.pos = 0;
+    memcpy(&core->saved_ephemeral, &core->ephemeral, sizeof core->ephemeral);
+    core->saved_power = core->power;
     status = dispatch(&r, code, &c);
     if (status != VOUCH_SE_OK) {
         /* a failed command changes nothing but the consumed counter */
         memcpy(&core->scratch, &core->live, sizeof core->live);
         if (r.mac_ok)
             core->scratch.host_counter = counter;
+        p->cleanse(r.out, r.out_cap);
         r.out_len = 0;
         r.enc_out = 0;
         r.dirty = 0;
@@ -757,14 +761,20 @@ size_t vouch_se_core_process(vouch_se_core *core, const uint8_t *cmd, size_t cmd
         if (ok) {
             memcpy(&core->live, &core->scratch, sizeof core->live);
         } else {
+            /* not durable: undo the volatile side effects too */
             status = VOUCH_SE_E_STORAGE;
+            memcpy(&core->ephemeral, &core->saved_ephemeral, sizeof core->ephemeral);
+            core->power = core->saved_power;
+            p->cleanse(r.out, r.out_cap);
             r.out_len = 0;
             r.enc_out = 0;
         }
     }
+    p->cleanse(&core->saved_ephemeral, sizeof core->saved_ephemeral);
     if (status == VOUCH_SE_OK && r.enc_out &&
         channel_crypt(&r, VOUCH_SE_DIR_RSP, r.out, r.out_len) != 0) {
         status = VOUCH_SE_E_INTERNAL;
+        p->cleanse(r.out, r.out_cap);
         r.out_len = 0;
     }
     if (status != VOUCH_SE_OK)
@@ -815,6 +825,7 @@ void vouch_se_core_wipe(vouch_se_core *core)
     p->cleanse(&core->live, sizeof core->live);
     p->cleanse(&core->scratch, sizeof core->scratch);
     p->cleanse(&core->ephemeral, sizeof core->ephemeral);
+    p->cleanse(&core->saved_ephemeral, sizeof core->saved_ephemeral);
     p->cleanse(core->payload, sizeof core->payload);
     p->cleanse(core->blob, sizeof core->blob);
 }

@@ -79,6 +79,13 @@ typedef struct vouch_se_core {
     /* volatile: lost on reset, hibernate and power loss */
     vouch_se_slot ephemeral;
     uint8_t power;
+    /* highest C-MAC counter accepted since power-up, even if its commit
+     * failed: a counter is never accepted twice while the chip runs */
+    uint32_t ctr_seen;
+    /* volatile state as it was before the command, restored if the
+     * command's commit fails */
+    vouch_se_slot saved_ephemeral;
+    uint8_t saved_power;
     uint8_t payload[VOUCH_SE_MAX_PAYLOAD]; /* decrypted command payload */
     uint8_t blob[VOUCH_SE_STATE_MAX];
 } vouch_se_core;

@@ -67,6 +67,7 @@ static const char USAGE[] =
 
 typedef struct conn {
     int fd;
+    struct timespec active; /* last time a record arrived */
     uint8_t in[2 + REC_MAX];
     size_t in_len;
     uint8_t last[VOUCH_SE_RSP_FRAME_MAX];
@@ -99,6 +100,15 @@ static int commit_state(void *ctx, const uint8_t *blob, size_t len)
 {
     (void)ctx;
     int rc = vouch_seal_write(D.dir, STATE_FILE, D.seal_key, blob, len);
+    if (rc == VOUCH_SEAL_E_DURABILITY) {
+        /* The new state is already the file's content, so answering
+         * E_STORAGE ("nothing changed") would be a lie, and answering OK
+         * would promise durability we do not have. Stop, as a chip that
+         * browns out mid-write would: on restart the disk is the truth. */
+        fprintf(stderr, "vouch-se: %s; stopping so the state on disk stays authoritative\n",
+                vouch_seal_strerror(rc));
+        _exit(1);
+    }
     if (rc != VOUCH_SEAL_OK) {
         fprintf(stderr, "vouch-se: cannot write state: %s\n", vouch_seal_strerror(rc));
         return -1;
@@ -161,6 +171,8 @@ static void corrupt(uint8_t *p, size_t n)
 static void drop_conn(int i)
 {
     close(D.conns[i].fd);
+    /* records may hold host keys sent in clear at personalization */
+    OPENSSL_cleanse(&D.conns[i], sizeof D.conns[i]);
     if (D.pending == i)
         D.pending = -1;
     else if (D.pending == D.n_conns - 1)
@@ -255,8 +267,19 @@ static int drain(int i)
     return 0;
 }
 
+static int oldest_idle(void)
+{
+    int best = -1;
+    for (int i = 0; i < D.n_conns; i++)
+        if (i != D.pending && (best < 0 || ts_before(&D.conns[i].active, &D.conns[best].active)))
+            best = i;
+    return best >= 0 ? best : 0;
+}
+
 static int listen_on(const char *path)
 {
+    struct stat sb;
+    mode_t old_mask;
     struct sockaddr_un sa;
     int fd;
     if (strlen(path) >= sizeof sa.sun_path) {
@@ -272,13 +295,23 @@ static int listen_on(const char *path)
         perror("vouch-se: socket");
         return -1;
     }
-    unlink(path); /* stale socket of an earlier run; the DIR lock is what guards */
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(path, 0600) != 0 ||
-        listen(fd, 16) != 0) {
+    /* a stale socket of an earlier run is replaced; anything else is not ours */
+    if (lstat(path, &sb) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            fprintf(stderr, "vouch-se: %s exists and is not a socket\n", path);
+            close(fd);
+            return -1;
+        }
+        unlink(path);
+    }
+    old_mask = umask(077);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 16) != 0) {
         fprintf(stderr, "vouch-se: cannot listen on %s: %s\n", path, strerror(errno));
+        umask(old_mask);
         close(fd);
         return -1;
     }
+    umask(old_mask);
     return fd;
 }
 
@@ -363,7 +396,7 @@ static int parse_double(const char *s, double *out)
 int main(int argc, char **argv)
 {
     const char *seal_path = NULL, *sock_path = NULL;
-    int quiet = 0, lfd, lockfd, opt;
+    int quiet = 0, lfd, lockfd, opt, exit_code = 0;
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     static const struct option opts[] = {
         {"state", required_argument, 0, 's'},  {"seal-key", required_argument, 0, 'k'},
@@ -437,6 +470,9 @@ int main(int argc, char **argv)
     if (lfd < 0)
         return 1;
 
+    /* SIGTERM/SIGINT are blocked except inside ppoll, so one arriving
+     * between the stop_flag check and the wait is not lost */
+    sigset_t blocked, waitmask;
     {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -444,6 +480,12 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&blocked);
+        sigaddset(&blocked, SIGTERM);
+        sigaddset(&blocked, SIGINT);
+        sigprocmask(SIG_BLOCK, &blocked, &waitmask);
+        sigdelset(&waitmask, SIGTERM);
+        sigdelset(&waitmask, SIGINT);
     }
     if (!quiet) {
         char hex[2 * VOUCH_SE_SERIAL_LEN + 1];
@@ -455,7 +497,8 @@ int main(int argc, char **argv)
 
     while (!stop_flag) {
         struct pollfd pfd[MAX_CONNS + 1];
-        int timeout = -1, n;
+        struct timespec timeout, *tp = NULL;
+        int n;
         pfd[0].fd = lfd;
         pfd[0].events = POLLIN;
         for (int i = 0; i < D.n_conns; i++) {
@@ -465,15 +508,20 @@ int main(int argc, char **argv)
         }
         if (D.pending >= 0) {
             struct timespec now;
-            long ms;
+            long long ns;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            ms = (D.busy_until.tv_sec - now.tv_sec) * 1000L +
-                 (D.busy_until.tv_nsec - now.tv_nsec) / 1000000L;
-            timeout = ms > 0 ? (int)ms : 0;
+            ns = (long long)(D.busy_until.tv_sec - now.tv_sec) * 1000000000LL +
+                 (D.busy_until.tv_nsec - now.tv_nsec);
+            if (ns < 0)
+                ns = 0;
+            timeout.tv_sec = (time_t)(ns / 1000000000LL);
+            timeout.tv_nsec = (long)(ns % 1000000000LL);
+            tp = &timeout;
         }
-        n = poll(pfd, (nfds_t)(D.n_conns + 1), timeout);
+        n = ppoll(pfd, (nfds_t)(D.n_conns + 1), tp, &waitmask);
         if (n < 0 && errno != EINTR) {
             perror("vouch-se: poll");
+            exit_code = 1;
             break;
         }
         /* a pending response whose execution time has passed goes out first */
@@ -506,18 +554,22 @@ int main(int argc, char **argv)
                 continue;
             }
             c->in_len += (size_t)r;
+            clock_gettime(CLOCK_MONOTONIC, &c->active);
             if (drain(i) != 0)
                 drop_conn(i);
         }
         if (pfd[0].revents & POLLIN) {
             int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd >= 0) {
-                if (D.n_conns == MAX_CONNS) {
-                    close(fd);
-                } else {
-                    memset(&D.conns[D.n_conns], 0, sizeof(conn));
-                    D.conns[D.n_conns++].fd = fd;
-                }
+                /* Full: make room by dropping the connection idle the
+                 * longest, so idle or half-sent connections cannot lock
+                 * every later host out. */
+                if (D.n_conns == MAX_CONNS)
+                    drop_conn(oldest_idle());
+                memset(&D.conns[D.n_conns], 0, sizeof(conn));
+                D.conns[D.n_conns].fd = fd;
+                clock_gettime(CLOCK_MONOTONIC, &D.conns[D.n_conns].active);
+                D.n_conns++;
             }
         }
     }
@@ -529,5 +581,5 @@ int main(int argc, char **argv)
     vouch_se_core_wipe(&D.core);
     OPENSSL_cleanse(D.seal_key, sizeof D.seal_key);
     close(lockfd);
-    return 0;
+    return exit_code;
 }

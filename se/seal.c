@@ -27,6 +27,8 @@ const char *vouch_seal_strerror(int err)
     case VOUCH_SEAL_E_AUTH:
         return "state cannot be opened: the seal key is wrong or the file was changed";
     case VOUCH_SEAL_E_KEYFILE: return "seal key file must hold 16 to 4096 bytes";
+    case VOUCH_SEAL_E_DURABILITY:
+        return "state file replaced but the directory could not be synced";
     default: return "cryptographic failure";
     }
 }
@@ -129,7 +131,12 @@ int vouch_seal_write(const char *dir, const char *name, const uint8_t key[VOUCH_
         return VOUCH_SEAL_E_CRYPTO;
     n += NONCE_LEN + len + TAG_LEN;
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* the directory is opened first: once the rename is done, failing to
+     * open it would leave a new state on disk behind an error answer */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        goto exit;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         goto exit;
     if (write_all(fd, buf, n) != 0 || fsync(fd) != 0)
@@ -139,12 +146,13 @@ int vouch_seal_write(const char *dir, const char *name, const uint8_t key[VOUCH_
         goto exit;
     }
     fd = -1;
-    if (rename(tmp, final) != 0)
+    if (rename(tmp, final) != 0) {
+        unlink(tmp);
         goto exit;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0)
-        goto exit;
-    rc = VOUCH_SEAL_OK;
+    }
+    /* past this point the new state is the file's content: a failure here
+     * is not "nothing changed", and the caller must not say so */
+    rc = fsync(dfd) == 0 ? VOUCH_SEAL_OK : VOUCH_SEAL_E_DURABILITY;
 exit:
     if (fd >= 0) {
         int e = errno;

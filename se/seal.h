@@ -22,14 +22,17 @@ enum vouch_seal_err {
     VOUCH_SEAL_E_FORMAT = -2,  /* not a vouch-se state file */
     VOUCH_SEAL_E_AUTH = -3,    /* wrong seal key or the file was changed */
     VOUCH_SEAL_E_KEYFILE = -4, /* seal key file missing, too short or too long */
-    VOUCH_SEAL_E_CRYPTO = -5
+    VOUCH_SEAL_E_CRYPTO = -5,
+    VOUCH_SEAL_E_DURABILITY = -6 /* renamed into place, directory fsync failed */
 };
 
 /* Derives the sealing key from the key file's bytes (16..4096 bytes). */
 int vouch_seal_load_key(const char *path, uint8_t key[VOUCH_SEAL_KEY_LEN]);
 
 /* Seals `blob` and writes it to `path` atomically: temp file, fsync, rename,
- * fsync of the directory. */
+ * fsync of the directory. Any error but VOUCH_SEAL_E_DURABILITY leaves the
+ * old file in place; that one means the new file is in place but may not
+ * survive a power cut. */
 int vouch_seal_write(const char *dir, const char *name, const uint8_t key[VOUCH_SEAL_KEY_LEN],
                      const uint8_t *blob, size_t len);
 

@@ -540,6 +540,45 @@ static void test_verify_zone_key(void **state)
     assert_int_equal(cmd(f, VOUCH_SE_CMD_VERIFY, vbuf, sizeof vbuf), VOUCH_SE_E_PARAM);
 }
 
+/* A command whose commit fails undoes its volatile effects too. */
+static void test_storage_failure_restores_volatile(void **state)
+{
+    fx *f = *state;
+    set_host_keys(f);
+    f->st.fail = 1;
+    assert_int_equal(mcmd(f, VOUCH_SE_CMD_HIBERNATE, NULL, 0, 1, f->mac_key), VOUCH_SE_E_STORAGE);
+    assert_int_equal(mcmd(f, VOUCH_SE_CMD_KEYGEN, (const uint8_t[]){0xFF, 1}, 2, 2, f->mac_key),
+                     VOUCH_SE_E_STORAGE);
+    f->st.fail = 0;
+    assert_int_equal(cmd(f, VOUCH_SE_CMD_QUERY, (const uint8_t[]){3}, 1), VOUCH_SE_OK);
+    assert_int_equal(data_of(f)[1], VOUCH_SE_POWER_AWAKE);
+    assert_int_equal(cmd(f, VOUCH_SE_CMD_PUBKEY, (const uint8_t[]){0xFF}, 1), VOUCH_SE_E_NO_KEY);
+    /* the counters of the failed commands are not accepted again */
+    assert_int_equal(mcmd(f, VOUCH_SE_CMD_ECHO, NULL, 0, 2, f->mac_key), VOUCH_SE_E_REPLAY);
+    assert_int_equal(cmd(f, VOUCH_SE_CMD_QUERY, (const uint8_t[]){VOUCH_SE_Q_HOST}, 1), VOUCH_SE_OK);
+    assert_memory_equal(data_of(f), "\x01\x00\x00\x00\x02", 5);
+    assert_int_equal(mcmd(f, VOUCH_SE_CMD_ECHO, NULL, 0, 3, f->mac_key), VOUCH_SE_OK);
+}
+
+/* Only the uncompressed 04|X|Y form of a P-256 key is accepted. */
+static void test_p256_key_forms(void **state)
+{
+    fx *f = *state;
+    uint8_t v[2 + 65 + 64 + 32] = {VOUCH_SE_VERIFY_KEY, VOUCH_SE_ALG_P256};
+    assert_int_equal(cmd(f, VOUCH_SE_CMD_KEYGEN, (const uint8_t[]){1, 1}, 2), VOUCH_SE_OK);
+    memcpy(v + 2, data_of(f), 65);
+    assert_int_equal(cmd(f, VOUCH_SE_CMD_VERIFY, v, sizeof v), VOUCH_SE_OK);
+    for (int form = 0; form < 8; form++) {
+        if (form == 4)
+            continue;
+        v[2] = (uint8_t)form;
+        assert_int_equal(cmd(f, VOUCH_SE_CMD_VERIFY, v, sizeof v), VOUCH_SE_E_PARAM);
+        uint8_t e[66] = {1};
+        memcpy(e + 1, v + 2, 65);
+        assert_int_equal(cmd(f, VOUCH_SE_CMD_ECDH, e, sizeof e), VOUCH_SE_E_PARAM);
+    }
+}
+
 int main(void)
 {
     P = vouch_port_openssl();
@@ -561,6 +600,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hibernate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_private_key_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_zone_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_failure_restores_volatile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_p256_key_forms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
