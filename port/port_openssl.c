@@ -71,9 +71,11 @@ static EVP_PKEY *p256_pkey(const uint8_t *priv, const uint8_t *pub)
         goto exit;
     }
     if (pub) {
-        /* fromdata does not check the point is on the curve; check it. */
+        /* fromdata does not check the point is on the curve; check it. The
+         * quick check (on the curve, not infinity) is the full check for
+         * P-256, whose cofactor is 1, without a scalar multiplication. */
         EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-        int ok = c && EVP_PKEY_public_check(c) == 1;
+        int ok = c && EVP_PKEY_public_check_quick(c) == 1;
         EVP_PKEY_CTX_free(c);
         if (!ok) {
             EVP_PKEY_free(pkey);
@@ -173,12 +175,14 @@ exit:
     return rc;
 }
 
+/* The peer was validated when it was imported (p256_pkey), so the derive
+ * does not check it a second time. */
 static int derive(EVP_PKEY *mine, EVP_PKEY *peer, uint8_t secret[32])
 {
     int rc = -1;
     size_t len = 32;
     EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL);
-    if (c && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, peer) == 1 &&
+    if (c && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer_ex(c, peer, 0) == 1 &&
         EVP_PKEY_derive(c, secret, &len) == 1 && len == 32)
         rc = 0;
     EVP_PKEY_CTX_free(c);
