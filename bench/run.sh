@@ -6,8 +6,11 @@
 #   bench/run.sh BIN_DIR          (make bench)
 #
 # BENCH_SECONDS (default 2) is the time per operation and path; the whole run
-# takes about 14 x BENCH_SECONDS for se_bench plus 5 x BENCH_SECONDS for
-# openssl speed. Needs python3 for the summary (scripts/install-deps.sh).
+# takes about 24 x BENCH_SECONDS for se_bench plus 5 x BENCH_SECONDS for
+# openssl speed. BENCH_PIN=same puts the daemon and se_bench on CPU 0,
+# BENCH_PIN=split the daemon on CPU 1 and se_bench on CPU 0 (taskset);
+# unset, the scheduler decides, as it would in use. Needs python3 for the
+# summary (scripts/install-deps.sh).
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -27,6 +30,14 @@ for b in vouch-se se_bench; do
   fi
 done
 
+PIN_D=() PIN_B=()
+case "${BENCH_PIN:-}" in
+  "") ;;
+  same) PIN_D=(taskset -c 0) PIN_B=(taskset -c 0) ;;
+  split) PIN_D=(taskset -c 1) PIN_B=(taskset -c 0) ;;
+  *) echo "bench: BENCH_PIN is same or split" >&2; exit 2 ;;
+esac
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vouch-bench.XXXXXX")
 DPID=
 cleanup() {
@@ -43,7 +54,7 @@ trap 'exit 130' INT TERM
 umask 077
 head -c 32 /dev/urandom >"$TMP/seal.key"
 SOCK=$TMP/se.sock
-"$BIN/vouch-se" --state "$TMP/chip" --seal-key "$TMP/seal.key" --socket "$SOCK" \
+"${PIN_D[@]}" "$BIN/vouch-se" --state "$TMP/chip" --seal-key "$TMP/seal.key" --socket "$SOCK" \
   --timing none 2>"$TMP/daemon.log" &
 DPID=$!
 for _ in $(seq 100); do
@@ -60,15 +71,15 @@ if [ ! -S "$SOCK" ]; then
   exit 1
 fi
 
-echo "bench: se_bench, ${SECS}s per operation and path..." >&2
-timeout $((SECS * 20 + 60)) "$BIN/se_bench" --socket "$SOCK" --seconds "$SECS" --json \
+echo "bench: se_bench, ${SECS}s per operation and path${BENCH_PIN:+, pinned: $BENCH_PIN}..." >&2
+timeout $((SECS * 30 + 60)) "${PIN_B[@]}" "$BIN/se_bench" --socket "$SOCK" --seconds "$SECS" --json \
   >"$TMP/se_bench.json"
 
 echo "bench: openssl speed -seconds $SECS ecdsap256 ed25519 ecdhp256..." >&2
 timeout $((SECS * 10 + 60)) openssl speed -seconds "$SECS" ecdsap256 ed25519 ecdhp256 \
   >"$TMP/openssl.txt" 2>/dev/null
 
-python3 - "$TMP/se_bench.json" "$TMP/openssl.txt" <<'EOF'
+BENCH_PIN=${BENCH_PIN:-} python3 - "$TMP/se_bench.json" "$TMP/openssl.txt" <<'EOF'
 import json, os, re, sys
 
 b = json.load(open(sys.argv[1]))
@@ -92,7 +103,9 @@ try:
             break
 except OSError:
     pass
-print(f"machine: {os.cpu_count()} CPUs, {cpu}; {b['seconds']:g} s per operation and path")
+pin = os.environ.get("BENCH_PIN") or "none (scheduler's choice)"
+print(f"machine: {os.cpu_count()} CPUs, {cpu}; {b['seconds']:g} s per operation and path; "
+      f"pinning: {pin}")
 print()
 hdr = ("operation", "socket op/s", "in-proc op/s", "socket us", "in-proc us",
        "overhead us", "port us", "openssl us")
