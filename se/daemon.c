@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #define MAX_CONNS 32
 #define REC_MAX VOUCH_SE_CMD_FRAME_MAX
 #define STATE_FILE "state.bin"
+#define SPIN_NS 150000L /* busy-poll window after a command, see main loop */
 
 static const char USAGE[] =
     "Usage: vouch-se --state DIR --seal-key FILE --socket PATH [options]\n"
@@ -86,6 +88,7 @@ static struct {
     /* the one command "executing" under the timing model */
     int pending;          /* index into conns, or -1 */
     struct timespec busy_until;
+    struct timespec last_io; /* when the last record was handled */
 } D;
 
 static volatile sig_atomic_t stop_flag;
@@ -225,6 +228,7 @@ static int handle_record(int i, const uint8_t *frame, size_t len)
         return send_record(c, c->last, c->last_len);
     }
     clock_gettime(CLOCK_MONOTONIC, &now);
+    D.last_io = now;
     if (D.pending >= 0 || (D.timing && ts_before(&now, &D.busy_until))) {
         n = vouch_se_core_status_frame(VOUCH_SE_E_BUSY, rsp, sizeof rsp);
         return respond(c, rsp, n);
@@ -517,6 +521,18 @@ int main(int argc, char **argv)
             timeout.tv_sec = (time_t)(ns / 1000000000LL);
             timeout.tv_nsec = (long)(ns % 1000000000LL);
             tp = &timeout;
+        } else {
+            /* Right after a command the host usually sends the next one
+             * within microseconds: poll without sleeping for a moment, as
+             * an awake chip would, instead of paying a CPU wake-up. */
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if ((now.tv_sec - D.last_io.tv_sec) * 1000000000L + (now.tv_nsec - D.last_io.tv_nsec) <
+                SPIN_NS) {
+                timeout.tv_sec = 0;
+                timeout.tv_nsec = 0;
+                tp = &timeout;
+            }
         }
         n = ppoll(pfd, (nfds_t)(D.n_conns + 1), tp, &waitmask);
         if (n < 0 && errno != EINTR) {
@@ -538,8 +554,11 @@ int main(int argc, char **argv)
                 }
             }
         }
-        if (n <= 0)
+        if (n <= 0) {
+            if (tp && tp->tv_sec == 0 && tp->tv_nsec == 0 && D.pending < 0)
+                sched_yield(); /* spinning: let a host on this CPU run */
             continue;
+        }
         for (int i = D.n_conns - 1; i >= 0; i--) {
             conn *c = &D.conns[i];
             if (!(pfd[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
