@@ -1,0 +1,407 @@
+/*
+ * Certificates: self-signed root, sub-CAs (issuing and family CAs), and
+ * leaf issuance and renewal under a template. OpenSSL builds and encodes
+ * every extension from its config-style strings; we only choose them.
+ */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "pki/internal.h"
+
+#define DAY 86400
+
+/* A serial we are willing to put in a certificate: 1..20 bytes, positive
+ * (top bit clear, so the DER content stays within 20 octets), non-zero. */
+static int serial_ok(const uint8_t *s, size_t len)
+{
+    size_t i;
+    if (s == NULL || len == 0 || len > VOUCH_PKI_SERIAL_MAX || (s[0] & 0x80))
+        return 0;
+    for (i = 0; i < len; i++)
+        if (s[i] != 0)
+            return 1;
+    return 0;
+}
+
+/* A v3 certificate with serial, validity, names and key set; no
+ * extensions, unsigned. */
+static vouch_pki_rc cert_new(const uint8_t *serial, size_t serial_len, time_t nb, time_t na,
+                             const X509_NAME *subject, const X509_NAME *issuer, EVP_PKEY *pub,
+                             X509 **out)
+{
+    X509 *c = X509_new();
+    ASN1_INTEGER *sn = pki_serial_asn1(serial, serial_len);
+    vouch_pki_rc rc = VOUCH_PKI_E_CRYPTO;
+
+    *out = NULL;
+    if (c == NULL || sn == NULL) {
+        rc = VOUCH_PKI_E_NOMEM;
+        goto exit;
+    }
+    if (!X509_set_version(c, X509_VERSION_3) || !X509_set_serialNumber(c, sn) ||
+        ASN1_TIME_set(X509_getm_notBefore(c), nb) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(c), na) == NULL ||
+        !X509_set_subject_name(c, subject) || !X509_set_issuer_name(c, issuer) ||
+        !X509_set_pubkey(c, pub))
+        goto exit;
+    *out = c;
+    c = NULL;
+    rc = VOUCH_PKI_OK;
+exit:
+    ASN1_INTEGER_free(sn);
+    X509_free(c);
+    return rc;
+}
+
+/* O=org, CN=cn */
+static X509_NAME *ca_name(const char *org, const char *cn)
+{
+    X509_NAME *n = X509_NAME_new();
+    if (n == NULL ||
+        !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)org, -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)) {
+        X509_NAME_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+static int text_ok(const char *s)
+{
+    size_t n;
+    if (s == NULL)
+        return 0;
+    n = strnlen(s, 65);
+    return n >= 1 && n <= 64;
+}
+
+static vouch_pki_rc ca_params_ok(const vouch_pki_ca_params *p)
+{
+    if (p == NULL || !text_ok(p->org) || !text_ok(p->cn) || !serial_ok(p->serial, p->serial_len) ||
+        p->not_after <= p->not_before || p->path_len < -1 || p->path_len > 8)
+        return VOUCH_PKI_E_ARG;
+    if (p->public_url != NULL && (!pki_url_ok(p->public_url) || !pki_name_ok(p->parent_name)))
+        return VOUCH_PKI_E_ARG;
+    return VOUCH_PKI_OK;
+}
+
+/* basicConstraints + keyUsage + SKI + AKI for a CA certificate. */
+static int ca_extensions(X509 *c, X509 *issuer, int path_len, int sub)
+{
+    char bc[64];
+
+    if (path_len >= 0)
+        snprintf(bc, sizeof bc, "critical,CA:TRUE,pathlen:%d", path_len);
+    else
+        snprintf(bc, sizeof bc, "critical,CA:TRUE");
+    /* sub-CAs sign their own OCSP responses, which needs digitalSignature
+     * (RFC 6960 4.2.2.2 responders are the CA itself or delegated) */
+    return pki_add_ext(c, issuer, NID_basic_constraints, bc) &&
+           pki_add_ext(c, issuer, NID_key_usage,
+                       sub ? "critical,digitalSignature,keyCertSign,cRLSign"
+                           : "critical,keyCertSign,cRLSign") &&
+           pki_add_ext(c, issuer, NID_subject_key_identifier, "hash") &&
+           pki_add_ext(c, issuer, NID_authority_key_identifier, "keyid:always");
+}
+
+vouch_pki_rc vouch_pki_ca_root(const vouch_pki_ca_params *p, const vouch_pki_signer *key,
+                               X509 **out)
+{
+    X509_NAME *name = NULL;
+    X509 *c = NULL;
+    vouch_pki_rc rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (key == NULL || out == NULL || p == NULL || p->public_url != NULL)
+        return VOUCH_PKI_E_ARG;
+    rc = ca_params_ok(p);
+    if (rc != VOUCH_PKI_OK)
+        return rc;
+    name = ca_name(p->org, p->cn);
+    if (name == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    rc = cert_new(p->serial, p->serial_len, p->not_before, p->not_after, name, name,
+                  vouch_pki_signer_public(key), &c);
+    if (rc != VOUCH_PKI_OK)
+        goto exit;
+    /* self-signed: the certificate is its own issuer for SKI/AKI */
+    rc = VOUCH_PKI_E_CRYPTO;
+    if (!ca_extensions(c, c, p->path_len, 0))
+        goto exit;
+    rc = vouch_pki_sign_cert(key, c);
+    if (rc != VOUCH_PKI_OK)
+        goto exit;
+    *out = c;
+    c = NULL;
+exit:
+    X509_NAME_free(name);
+    X509_free(c);
+    return rc;
+}
+
+/* The issuer is a CA and the signer holds its key. */
+static vouch_pki_rc issuer_ok(X509 *issuer, const vouch_pki_signer *key, char *why,
+                              size_t why_size)
+{
+    if (X509_check_ca(issuer) < 1) {
+        pki_why(why, why_size, "issuer certificate is not a CA");
+        return VOUCH_PKI_E_POLICY;
+    }
+    if (EVP_PKEY_eq(X509_get0_pubkey(issuer), vouch_pki_signer_public(key)) != 1) {
+        ERR_clear_error();
+        pki_why(why, why_size, "issuer key does not match the issuer certificate");
+        return VOUCH_PKI_E_ARG;
+    }
+    return VOUCH_PKI_OK;
+}
+
+/* not_after within the issuer's validity */
+static vouch_pki_rc within_issuer(X509 *issuer, time_t na, char *why, size_t why_size)
+{
+    if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(issuer), na) < 0) {
+        pki_why(why, why_size, "validity would end after the issuer's");
+        return VOUCH_PKI_E_POLICY;
+    }
+    return VOUCH_PKI_OK;
+}
+
+vouch_pki_rc vouch_pki_ca_sub(const vouch_pki_ca_params *p, EVP_PKEY *pub, X509 *parent,
+                              const vouch_pki_signer *parent_key, X509 **out)
+{
+    X509_NAME *name = NULL;
+    X509 *c = NULL;
+    vouch_pki_rc rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (pub == NULL || parent == NULL || parent_key == NULL || out == NULL)
+        return VOUCH_PKI_E_ARG;
+    rc = ca_params_ok(p);
+    if (rc == VOUCH_PKI_OK)
+        rc = issuer_ok(parent, parent_key, NULL, 0);
+    if (rc == VOUCH_PKI_OK)
+        rc = within_issuer(parent, p->not_after, NULL, 0);
+    if (rc != VOUCH_PKI_OK)
+        return rc;
+    name = ca_name(p->org, p->cn);
+    if (name == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    rc = cert_new(p->serial, p->serial_len, p->not_before, p->not_after, name,
+                  X509_get_subject_name(parent), pub, &c);
+    if (rc != VOUCH_PKI_OK)
+        goto exit;
+    rc = VOUCH_PKI_E_CRYPTO;
+    if (!ca_extensions(c, parent, p->path_len, 1) ||
+        (p->public_url != NULL && !pki_add_urls(c, p->public_url, p->parent_name)))
+        goto exit;
+    rc = vouch_pki_sign_cert(parent_key, c);
+    if (rc != VOUCH_PKI_OK)
+        goto exit;
+    *out = c;
+    c = NULL;
+exit:
+    X509_NAME_free(name);
+    X509_free(c);
+    return rc;
+}
+
+/* ---- leaves ------------------------------------------------------------------- */
+
+/* "critical,digitalSignature,..." from KU_* bits. */
+static void ku_string(uint32_t ku, char *out, size_t size)
+{
+    static const struct { uint32_t bit; const char *name; } t[] = {
+        {KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
+        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+        {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
+        {KU_CRL_SIGN, "cRLSign"},                   {KU_ENCIPHER_ONLY, "encipherOnly"},
+        {KU_DECIPHER_ONLY, "decipherOnly"},
+    };
+    size_t i, o = (size_t)snprintf(out, size, "critical");
+
+    for (i = 0; i < sizeof t / sizeof t[0] && o < size; i++)
+        if (ku & t[i].bit)
+            o += (size_t)snprintf(out + o, size - o, ",%s", t[i].name);
+}
+
+static void eku_string(uint32_t eku, char *out, size_t size)
+{
+    static const char *const names[] = {"serverAuth", "clientAuth", "codeSigning",
+                                        "emailProtection", "timeStamping", "OCSPSigning"};
+    size_t i, o = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < 6 && o < size; i++)
+        if (eku & (1u << i))
+            o += (size_t)snprintf(out + o, size - o, "%s%s", o ? "," : "", names[i]);
+}
+
+/* Every extension a leaf (or family CA) gets from its template. */
+static int leaf_extensions(X509 *c, const vouch_pki_issue_params *p, const GENERAL_NAMES *san)
+{
+    const vouch_pki_template *t = p->tpl;
+    char v[256];
+
+    if (t->ca && t->path_len >= 0)
+        snprintf(v, sizeof v, "critical,CA:TRUE,pathlen:%d", t->path_len);
+    else
+        snprintf(v, sizeof v, t->ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    if (!pki_add_ext(c, p->issuer_cert, NID_basic_constraints, v))
+        return 0;
+    ku_string(t->key_usage, v, sizeof v);
+    if (!pki_add_ext(c, p->issuer_cert, NID_key_usage, v))
+        return 0;
+    eku_string(t->ext_key_usage, v, sizeof v);
+    if (v[0] != '\0' && !pki_add_ext(c, p->issuer_cert, NID_ext_key_usage, v))
+        return 0;
+    if (!pki_add_ext(c, p->issuer_cert, NID_subject_key_identifier, "hash") ||
+        !pki_add_ext(c, p->issuer_cert, NID_authority_key_identifier, "keyid:always"))
+        return 0;
+    /* RFC 5280 4.2.1.6: SAN is critical when the subject is empty */
+    if (sk_GENERAL_NAME_num(san) > 0 &&
+        X509_add1_ext_i2d(c, NID_subject_alt_name, (void *)san,
+                          X509_NAME_entry_count(X509_get_subject_name(c)) == 0,
+                          X509V3_ADD_DEFAULT) != 1)
+        return 0;
+    return pki_add_urls(c, p->public_url, p->issuer_name);
+}
+
+/* Parameter and validity checks shared by issue and renew; sets *na. */
+static vouch_pki_rc issue_params_ok(const vouch_pki_issue_params *p, time_t *na, char *why,
+                                    size_t why_size)
+{
+    vouch_pki_rc rc;
+    time_t max;
+
+    if (p == NULL || p->tpl == NULL || p->issuer_cert == NULL || p->issuer_key == NULL) {
+        pki_why(why, why_size, "missing template, issuer certificate or issuer key");
+        return VOUCH_PKI_E_ARG;
+    }
+    if (!pki_name_ok(p->issuer_name) || !pki_url_ok(p->public_url)) {
+        pki_why(why, why_size, "issuer name must be [A-Za-z0-9._-]{1,64} and public URL http(s)://...");
+        return VOUCH_PKI_E_ARG;
+    }
+    if (!serial_ok(p->serial, p->serial_len)) {
+        pki_why(why, why_size, "serial must be 1..20 bytes, positive and non-zero");
+        return VOUCH_PKI_E_ARG;
+    }
+    rc = vouch_pki_template_validate(p->tpl, why, why_size);
+    if (rc != VOUCH_PKI_OK)
+        return rc;
+    max = p->not_before + (time_t)p->tpl->validity_days * DAY;
+    *na = p->not_after != 0 ? p->not_after : max;
+    if (*na <= p->not_before || *na > max) {
+        pki_why(why, why_size, "validity must be positive and at most %u days (template %s)",
+                p->tpl->validity_days, p->tpl->name);
+        return VOUCH_PKI_E_POLICY;
+    }
+    rc = issuer_ok(p->issuer_cert, p->issuer_key, why, why_size);
+    if (rc == VOUCH_PKI_OK)
+        rc = within_issuer(p->issuer_cert, *na, why, why_size);
+    return rc;
+}
+
+/* Builds and signs the certificate once every check has passed. */
+static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
+                                 const X509_NAME *subject, EVP_PKEY *pub,
+                                 const GENERAL_NAMES *san, X509 **out, char *why,
+                                 size_t why_size)
+{
+    X509 *c = NULL;
+    vouch_pki_rc rc;
+
+    rc = cert_new(p->serial, p->serial_len, p->not_before, na, subject,
+                  X509_get_subject_name(p->issuer_cert), pub, &c);
+    if (rc != VOUCH_PKI_OK)
+        goto exit;
+    if (!leaf_extensions(c, p, san)) {
+        rc = VOUCH_PKI_E_CRYPTO;
+        pki_why(why, why_size, "cannot build the extensions");
+        goto exit;
+    }
+    rc = vouch_pki_sign_cert(p->issuer_key, c);
+    if (rc != VOUCH_PKI_OK) {
+        pki_why(why, why_size, "signing failed: %s", vouch_pki_strerror(rc));
+        goto exit;
+    }
+    *out = c;
+    c = NULL;
+exit:
+    ERR_clear_error();
+    X509_free(c);
+    return rc;
+}
+
+vouch_pki_rc vouch_pki_issue(const vouch_pki_issue_params *p, X509_REQ *csr, X509 **out,
+                             char *why, size_t why_size)
+{
+    GENERAL_NAMES *san = NULL;
+    time_t na;
+    vouch_pki_rc rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (csr == NULL || out == NULL) {
+        pki_why(why, why_size, "no CSR");
+        return VOUCH_PKI_E_ARG;
+    }
+    rc = issue_params_ok(p, &na, why, why_size);
+    if (rc == VOUCH_PKI_OK)
+        rc = vouch_pki_check_csr(p->tpl, csr, why, why_size);
+    if (rc == VOUCH_PKI_OK)
+        rc = pki_csr_san(csr, &san, why, why_size);
+    if (rc == VOUCH_PKI_OK)
+        rc = issue_common(p, na, X509_REQ_get_subject_name(csr), X509_REQ_get0_pubkey(csr), san,
+                          out, why, why_size);
+    GENERAL_NAMES_free(san);
+    return rc;
+}
+
+vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old, X509 **out, char *why,
+                             size_t why_size)
+{
+    GENERAL_NAMES *san = NULL;
+    EVP_PKEY *pub;
+    time_t na;
+    int crit = 0;
+    vouch_pki_rc rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (old == NULL || out == NULL) {
+        pki_why(why, why_size, "no certificate to renew");
+        return VOUCH_PKI_E_ARG;
+    }
+    rc = issue_params_ok(p, &na, why, why_size);
+    if (rc != VOUCH_PKI_OK)
+        return rc;
+    /* only our own certificates are renewed: the old one stands in for the
+     * CSR's proof of possession */
+    if (X509_verify(old, vouch_pki_signer_public(p->issuer_key)) != 1) {
+        ERR_clear_error();
+        pki_why(why, why_size, "certificate was not signed by this issuer");
+        return VOUCH_PKI_E_SIGNATURE;
+    }
+    pub = X509_get0_pubkey(old);
+    if (pub == NULL) {
+        pki_why(why, why_size, "certificate public key does not decode");
+        return VOUCH_PKI_E_PARSE;
+    }
+    rc = pki_check_key_subject(p->tpl, pub, X509_get_subject_name(old), why, why_size);
+    if (rc != VOUCH_PKI_OK)
+        return rc;
+    san = X509_get_ext_d2i(old, NID_subject_alt_name, &crit, NULL);
+    if (san == NULL && crit != -1) {
+        ERR_clear_error();
+        pki_why(why, why_size, "certificate subjectAltName does not decode or appears twice");
+        return VOUCH_PKI_E_PARSE;
+    }
+    rc = pki_check_san(p->tpl, san, why, why_size);
+    if (rc == VOUCH_PKI_OK)
+        rc = issue_common(p, na, X509_get_subject_name(old), pub, san, out, why, why_size);
+    GENERAL_NAMES_free(san);
+    return rc;
+}

@@ -1,0 +1,43 @@
+/* Helpers shared by the pki/ sources; not part of the API. */
+#ifndef VOUCH_PKI_INTERNAL_H
+#define VOUCH_PKI_INTERNAL_H
+
+#include <stdarg.h>
+
+#include <openssl/x509v3.h>
+
+#include "pki/pki.h"
+
+/* Writes a formatted reason into why (if any). */
+void pki_why(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* serial bytes (1..20, top bit clear) -> new ASN1_INTEGER, NULL on error */
+ASN1_INTEGER *pki_serial_asn1(const uint8_t *serial, size_t len);
+
+/* Adds extension nid with a config-style value (e.g. "critical,CA:TRUE"),
+ * computed in the context (issuer, subject). 1 ok, 0 error. */
+int pki_add_ext(X509 *cert, X509 *issuer, int nid, const char *value);
+
+/* Appends CRL DP + AIA (OCSP, caIssuers) under public_url for issuer_name. */
+int pki_add_urls(X509 *cert, const char *public_url, const char *issuer_name);
+
+/* 1 if name is URL-safe [A-Za-z0-9._-]{1,64}. */
+int pki_name_ok(const char *name);
+/* 1 if url is http(s)://... of sane length without spaces or control chars. */
+int pki_url_ok(const char *url);
+
+/* Internal signing: an EVP_MD_CTX initialized for DigestSign with the
+ * signer's key (proxy key for external signers). Free with EVP_MD_CTX_free. */
+EVP_MD_CTX *pki_signer_ctx(const vouch_pki_signer *s);
+
+/* Template checks shared by issuance and renewal (template.c). */
+vouch_pki_rc pki_check_key_subject(const vouch_pki_template *t, const EVP_PKEY *key,
+                                   const X509_NAME *name, char *why, size_t why_size);
+vouch_pki_rc pki_check_san(const vouch_pki_template *t, const GENERAL_NAMES *gens, char *why,
+                           size_t why_size);
+/* The SAN requested in the CSR (NULL if none) into *out. E_POLICY if the
+ * request has more than one SAN extension or one that does not decode. */
+vouch_pki_rc pki_csr_san(X509_REQ *csr, GENERAL_NAMES **out, char *why, size_t why_size);
+
+#endif

@@ -1,0 +1,451 @@
+/*
+ * CA keys: generation, PKCS#8 encryption at rest, and signers.
+ *
+ * An external signer (secure element, HSM) is plugged into OpenSSL's own
+ * signing paths (X509_sign_ctx, X509_CRL_sign_ctx, OCSP_basic_sign_ctx)
+ * through an EC_KEY whose EC_KEY_METHOD sign callbacks call the signer.
+ * OpenSSL 3 treats such a key as "foreign" and routes it through the
+ * legacy EC code, which calls our method with the digest it computed; all
+ * ASN.1 encoding stays OpenSSL's. EC_KEY_METHOD is deprecated API, hence
+ * OPENSSL_SUPPRESS_DEPRECATED in this one file.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "pki/internal.h"
+
+#define PASS_MAX 1024
+#define PEM_MAX (64 * 1024)
+#define SIG_MAX 160 /* DER ECDSA-Sig-Value for P-384 is at most 104 */
+
+struct vouch_pki_signer {
+    EVP_PKEY *pub;   /* public key (the in-memory key itself, if any) */
+    EVP_PKEY *sign;  /* key handed to OpenSSL: private key or proxy */
+    const EVP_MD *md; /* NULL for Ed25519 */
+    vouch_pki_sign_fn fn;
+    void *ctx;
+};
+
+/* ---- keys ------------------------------------------------------------------ */
+
+vouch_pki_rc vouch_pki_key_alg_parse(const char *name, vouch_pki_key_alg *alg)
+{
+    if (name == NULL || alg == NULL)
+        return VOUCH_PKI_E_ARG;
+    if (strcmp(name, "p256") == 0 || strcmp(name, "ec-p256") == 0 || strcmp(name, "P-256") == 0)
+        *alg = VOUCH_PKI_KEY_EC_P256;
+    else if (strcmp(name, "p384") == 0 || strcmp(name, "ec-p384") == 0 || strcmp(name, "P-384") == 0)
+        *alg = VOUCH_PKI_KEY_EC_P384;
+    else if (strcmp(name, "ed25519") == 0 || strcmp(name, "Ed25519") == 0)
+        *alg = VOUCH_PKI_KEY_ED25519;
+    else
+        return VOUCH_PKI_E_PARSE;
+    return VOUCH_PKI_OK;
+}
+
+vouch_pki_rc vouch_pki_key_generate(vouch_pki_key_alg alg, EVP_PKEY **out)
+{
+    if (out == NULL)
+        return VOUCH_PKI_E_ARG;
+    switch (alg) {
+    case VOUCH_PKI_KEY_EC_P256:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        break;
+    case VOUCH_PKI_KEY_EC_P384:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+        break;
+    case VOUCH_PKI_KEY_ED25519:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        break;
+    default:
+        *out = NULL;
+        return VOUCH_PKI_E_ARG;
+    }
+    return *out != NULL ? VOUCH_PKI_OK : VOUCH_PKI_E_CRYPTO;
+}
+
+void vouch_pki_key_free(EVP_PKEY *key)
+{
+    EVP_PKEY_free(key);
+}
+
+void vouch_pki_free_secret(void *p, size_t len)
+{
+    if (p != NULL)
+        OPENSSL_clear_free(p, len);
+}
+
+/* Copies a memory BIO's contents into a NUL-terminated malloc'd string. */
+static vouch_pki_rc bio_to_string(BIO *b, char **out, size_t *out_len)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(b, &data);
+
+    if (n <= 0 || data == NULL)
+        return VOUCH_PKI_E_CRYPTO;
+    *out = OPENSSL_malloc((size_t)n + 1);
+    if (*out == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    memcpy(*out, data, (size_t)n);
+    (*out)[n] = '\0';
+    *out_len = (size_t)n;
+    return VOUCH_PKI_OK;
+}
+
+vouch_pki_rc vouch_pki_key_encrypt(const EVP_PKEY *key, const uint8_t *pass, size_t pass_len,
+                                   char **pem, size_t *pem_len)
+{
+    BIO *b = NULL;
+    vouch_pki_rc rc = VOUCH_PKI_E_CRYPTO;
+
+    if (pem != NULL)
+        *pem = NULL;
+    if (key == NULL || pass == NULL || pass_len == 0 || pass_len > PASS_MAX || pem == NULL ||
+        pem_len == NULL)
+        return VOUCH_PKI_E_ARG;
+    /* The key is written into this BIO only encrypted, so its buffer holds
+     * no secret; it is freed normally. */
+    b = BIO_new(BIO_s_mem());
+    if (b == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    /* kstr/klen is binary-safe, unlike the callback's u-as-string path */
+    if (!PEM_write_bio_PKCS8PrivateKey(b, key, EVP_aes_256_cbc(), (const char *)pass,
+                                       (int)pass_len, NULL, NULL))
+        goto exit;
+    rc = bio_to_string(b, pem, pem_len);
+exit:
+    BIO_free(b);
+    return rc;
+}
+
+typedef struct {
+    const uint8_t *pass;
+    size_t len;
+    int asked;
+} pass_arg;
+
+static int pass_cb(char *buf, int size, int rwflag, void *u)
+{
+    pass_arg *p = u;
+
+    p->asked = 1;
+    if (size < 0 || p->len > (size_t)size)
+        return -1;
+    memcpy(buf, p->pass, p->len);
+    return (int)p->len;
+}
+
+vouch_pki_rc vouch_pki_key_decrypt(const char *pem, size_t pem_len, const uint8_t *pass,
+                                   size_t pass_len, EVP_PKEY **out)
+{
+    static const char tag[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    pass_arg pa = {pass, pass_len, 0};
+    BIO *b = NULL;
+    vouch_pki_rc rc = VOUCH_PKI_E_DECRYPT;
+
+    if (out != NULL)
+        *out = NULL;
+    if (pem == NULL || pass == NULL || pass_len == 0 || pass_len > PASS_MAX || out == NULL ||
+        pem_len == 0 || pem_len > PEM_MAX)
+        return VOUCH_PKI_E_ARG;
+    /* A plaintext key must not be accepted as "at rest": it would let a
+     * swapped file bypass the master key. */
+    if (memmem(pem, pem_len, tag, sizeof tag - 1) == NULL)
+        return VOUCH_PKI_E_DECRYPT;
+    b = BIO_new_mem_buf(pem, (int)pem_len);
+    if (b == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    *out = PEM_read_bio_PrivateKey(b, NULL, pass_cb, &pa);
+    if (*out == NULL || !pa.asked) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+        goto exit;
+    }
+    rc = VOUCH_PKI_OK;
+exit:
+    ERR_clear_error();
+    BIO_free(b);
+    return rc;
+}
+
+void vouch_pki_key_describe(const EVP_PKEY *key, char *out, size_t out_size)
+{
+    char group[64] = "";
+    size_t glen = 0;
+
+    if (out == NULL || out_size == 0)
+        return;
+    if (key == NULL) {
+        snprintf(out, out_size, "none");
+        return;
+    }
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_EC:
+        if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                            sizeof group, &glen))
+            snprintf(group, sizeof group, "unknown");
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+            snprintf(out, out_size, "ec-p256");
+        else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+            snprintf(out, out_size, "ec-p384");
+        else
+            snprintf(out, out_size, "ec-%s", group);
+        break;
+    case EVP_PKEY_ED25519: snprintf(out, out_size, "ed25519"); break;
+    case EVP_PKEY_ED448: snprintf(out, out_size, "ed448"); break;
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS: snprintf(out, out_size, "rsa-%d", EVP_PKEY_get_bits(key)); break;
+    case EVP_PKEY_DSA: snprintf(out, out_size, "dsa-%d", EVP_PKEY_get_bits(key)); break;
+    default: snprintf(out, out_size, "%s", OBJ_nid2sn(EVP_PKEY_get_base_id(key))); break;
+    }
+}
+
+/* ---- signers ----------------------------------------------------------------- */
+
+/* The digest that goes with the key: SHA-256 for P-256, SHA-384 for P-384
+ * (the usual pairing, RFC 5480 section 4), none for Ed25519. 0 if the key
+ * is not one a CA may use. */
+static int key_md(const EVP_PKEY *key, const EVP_MD **md)
+{
+    char d[16];
+
+    vouch_pki_key_describe(key, d, sizeof d);
+    if (strcmp(d, "ec-p256") == 0)
+        *md = EVP_sha256();
+    else if (strcmp(d, "ec-p384") == 0)
+        *md = EVP_sha384();
+    else if (strcmp(d, "ed25519") == 0)
+        *md = NULL;
+    else
+        return 0;
+    return 1;
+}
+
+vouch_pki_rc vouch_pki_signer_from_key(EVP_PKEY *key, vouch_pki_signer **out)
+{
+    vouch_pki_signer *s;
+
+    if (out != NULL)
+        *out = NULL;
+    if (key == NULL || out == NULL)
+        return VOUCH_PKI_E_ARG;
+    s = OPENSSL_zalloc(sizeof *s);
+    if (s == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    if (!key_md(key, &s->md)) {
+        OPENSSL_free(s);
+        return VOUCH_PKI_E_ARG;
+    }
+    EVP_PKEY_up_ref(key);
+    EVP_PKEY_up_ref(key);
+    s->pub = key;
+    s->sign = key;
+    *out = s;
+    return VOUCH_PKI_OK;
+}
+
+static CRYPTO_ONCE method_once = CRYPTO_ONCE_STATIC_INIT;
+static EC_KEY_METHOD *ext_method;
+static int ext_index = -1;
+
+/* Calls the external signer and checks its answer before OpenSSL uses it. */
+static ECDSA_SIG *ext_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM *kinv,
+                               const BIGNUM *r, EC_KEY *eckey)
+{
+    const vouch_pki_signer *s = EC_KEY_get_ex_data(eckey, ext_index);
+    uint8_t sig[SIG_MAX];
+    size_t sig_len = 0;
+    const unsigned char *p = sig;
+    ECDSA_SIG *es = NULL;
+
+    if (s == NULL || s->fn == NULL || dgst == NULL || dlen <= 0)
+        return NULL;
+    if (s->fn(s->ctx, dgst, (size_t)dlen, sig, sizeof sig, &sig_len) != 0 || sig_len == 0 ||
+        sig_len > sizeof sig)
+        return NULL;
+    es = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
+    /* trailing bytes or a signature that does not verify: a faulty or
+     * hostile signer must not produce a certificate that fails later */
+    if (es == NULL || p != sig + sig_len || ECDSA_do_verify(dgst, dlen, es, eckey) != 1) {
+        ECDSA_SIG_free(es);
+        return NULL;
+    }
+    return es;
+}
+
+static int ext_sign(int type, const unsigned char *dgst, int dlen, unsigned char *sig,
+                    unsigned int *siglen, const BIGNUM *kinv, const BIGNUM *r, EC_KEY *eckey)
+{
+    ECDSA_SIG *es = ext_sign_sig(dgst, dlen, kinv, r, eckey);
+    unsigned char *p = sig;
+    int n;
+
+    *siglen = 0;
+    if (es == NULL)
+        return 0;
+    /* OpenSSL sized sig with ECDSA_size(), which bounds any DER signature
+     * for this group */
+    n = i2d_ECDSA_SIG(es, &p);
+    ECDSA_SIG_free(es);
+    if (n <= 0 || n > ECDSA_size(eckey))
+        return 0;
+    *siglen = (unsigned int)n;
+    return 1;
+}
+
+static void method_init(void)
+{
+    EC_KEY_METHOD *m = EC_KEY_METHOD_new(EC_KEY_OpenSSL());
+    if (m == NULL)
+        return;
+    EC_KEY_METHOD_set_sign(m, ext_sign, NULL, ext_sign_sig);
+    ext_index = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (ext_index < 0) {
+        EC_KEY_METHOD_free(m);
+        return;
+    }
+    ext_method = m;
+}
+
+/* A legacy EC_KEY carrying pub's public point, our method, and s. */
+static EVP_PKEY *proxy_key(EVP_PKEY *pub, vouch_pki_signer *s)
+{
+    EC_KEY *ec = NULL;
+    EVP_PKEY *pk = NULL;
+
+    ec = EVP_PKEY_get1_EC_KEY(pub); /* a copy: the caller's key is untouched */
+    if (ec == NULL)
+        goto fail;
+    if (!EC_KEY_set_method(ec, ext_method) || !EC_KEY_set_ex_data(ec, ext_index, s))
+        goto fail;
+    pk = EVP_PKEY_new();
+    if (pk == NULL || !EVP_PKEY_assign_EC_KEY(pk, ec))
+        goto fail;
+    return pk;
+fail:
+    EC_KEY_free(ec);
+    EVP_PKEY_free(pk);
+    return NULL;
+}
+
+vouch_pki_rc vouch_pki_signer_external(EVP_PKEY *pub, vouch_pki_sign_fn fn, void *ctx,
+                                       vouch_pki_signer **out)
+{
+    vouch_pki_signer *s;
+
+    if (out != NULL)
+        *out = NULL;
+    if (pub == NULL || fn == NULL || out == NULL || EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC)
+        return VOUCH_PKI_E_ARG;
+    if (!CRYPTO_THREAD_run_once(&method_once, method_init) || ext_method == NULL)
+        return VOUCH_PKI_E_CRYPTO;
+    s = OPENSSL_zalloc(sizeof *s);
+    if (s == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    if (!key_md(pub, &s->md) || s->md == NULL) {
+        OPENSSL_free(s);
+        return VOUCH_PKI_E_ARG;
+    }
+    s->fn = fn;
+    s->ctx = ctx;
+    s->sign = proxy_key(pub, s);
+    if (s->sign == NULL) {
+        OPENSSL_free(s);
+        return VOUCH_PKI_E_CRYPTO;
+    }
+    EVP_PKEY_up_ref(pub);
+    s->pub = pub;
+    *out = s;
+    return VOUCH_PKI_OK;
+}
+
+void vouch_pki_signer_free(vouch_pki_signer *s)
+{
+    if (s == NULL)
+        return;
+    EVP_PKEY_free(s->sign);
+    EVP_PKEY_free(s->pub);
+    OPENSSL_clear_free(s, sizeof *s);
+}
+
+EVP_PKEY *vouch_pki_signer_public(const vouch_pki_signer *s)
+{
+    return s != NULL ? s->pub : NULL;
+}
+
+EVP_MD_CTX *pki_signer_ctx(const vouch_pki_signer *s)
+{
+    EVP_MD_CTX *ctx;
+
+    if (s == NULL)
+        return NULL;
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return NULL;
+    if (EVP_DigestSignInit(ctx, NULL, s->md, NULL, s->sign) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Maps a signing failure to E_SIGNER for external signers. */
+static vouch_pki_rc sign_fail(const vouch_pki_signer *s)
+{
+    ERR_clear_error();
+    return s->fn != NULL ? VOUCH_PKI_E_SIGNER : VOUCH_PKI_E_CRYPTO;
+}
+
+vouch_pki_rc vouch_pki_sign_cert(const vouch_pki_signer *s, X509 *cert)
+{
+    EVP_MD_CTX *ctx;
+    int ok;
+
+    if (s == NULL || cert == NULL)
+        return VOUCH_PKI_E_ARG;
+    ctx = pki_signer_ctx(s);
+    if (ctx == NULL)
+        return VOUCH_PKI_E_CRYPTO;
+    ok = X509_sign_ctx(cert, ctx) > 0;
+    EVP_MD_CTX_free(ctx);
+    return ok ? VOUCH_PKI_OK : sign_fail(s);
+}
+
+vouch_pki_rc vouch_pki_sign_crl(const vouch_pki_signer *s, X509_CRL *crl)
+{
+    EVP_MD_CTX *ctx;
+    int ok;
+
+    if (s == NULL || crl == NULL)
+        return VOUCH_PKI_E_ARG;
+    ctx = pki_signer_ctx(s);
+    if (ctx == NULL)
+        return VOUCH_PKI_E_CRYPTO;
+    ok = X509_CRL_sign_ctx(crl, ctx) > 0;
+    EVP_MD_CTX_free(ctx);
+    return ok ? VOUCH_PKI_OK : sign_fail(s);
+}
+
+vouch_pki_rc vouch_pki_sign_ocsp(const vouch_pki_signer *s, OCSP_BASICRESP *br,
+                                 X509 *signer_cert, STACK_OF(X509) *extra, unsigned long flags)
+{
+    EVP_MD_CTX *ctx;
+    int ok;
+
+    if (s == NULL || br == NULL || signer_cert == NULL)
+        return VOUCH_PKI_E_ARG;
+    ctx = pki_signer_ctx(s);
+    if (ctx == NULL)
+        return VOUCH_PKI_E_CRYPTO;
+    ok = OCSP_basic_sign_ctx(br, signer_cert, ctx, extra, flags) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok ? VOUCH_PKI_OK : sign_fail(s);
+}

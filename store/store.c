@@ -1,0 +1,649 @@
+/*
+ * The backend-independent half of the store: argument checks (so every
+ * backend can trust its inputs), hashing, token generation, and the
+ * dispatch through the vtable.
+ */
+#include "store/store_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+const char *vouch_store_strerror(vouch_store_rc rc)
+{
+    switch (rc) {
+    case VOUCH_STORE_OK: return "success";
+    case VOUCH_STORE_E_ARG: return "invalid argument";
+    case VOUCH_STORE_E_NOMEM: return "out of memory";
+    case VOUCH_STORE_E_IO: return "database input/output error";
+    case VOUCH_STORE_E_CORRUPT: return "database is damaged or not a vouch database";
+    case VOUCH_STORE_E_SCHEMA_NEWER: return "database was written by a newer vouch";
+    case VOUCH_STORE_E_BUSY: return "database is locked by another writer";
+    case VOUCH_STORE_E_NOT_FOUND: return "no such record";
+    case VOUCH_STORE_E_EXISTS: return "name already exists";
+    case VOUCH_STORE_E_DUP_SERIAL: return "serial already used by this issuer";
+    case VOUCH_STORE_E_UNKNOWN_ISSUER: return "unknown issuer";
+    case VOUCH_STORE_E_UNKNOWN_CERT: return "unknown certificate";
+    case VOUCH_STORE_E_ALREADY_REVOKED: return "certificate already revoked";
+    case VOUCH_STORE_E_TXN: return "transaction misuse";
+    case VOUCH_STORE_E_TOKEN_INVALID: return "token not recognized";
+    case VOUCH_STORE_E_TOKEN_REVOKED: return "token revoked";
+    case VOUCH_STORE_E_AUDIT_BROKEN: return "audit chain broken";
+    case VOUCH_STORE_E_JSON: return "invalid JSON";
+    case VOUCH_STORE_E_CRYPTO: return "cryptographic operation failed";
+    case VOUCH_STORE_E_STOPPED: return "stopped by callback";
+    case VOUCH_STORE_E_READONLY: return "database is read-only";
+    case VOUCH_STORE_E_FULL: return "disk full";
+    case VOUCH_STORE_E_INTERNAL: return "internal database error";
+    }
+    return "unknown store status";
+}
+
+vouch_store_rc vouch_store_fail(char *err, size_t n, vouch_store_rc rc, const char *fmt, ...)
+{
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+#define FAIL(rc, ...) return vouch_store_fail(err, errsize, (rc), __VA_ARGS__)
+
+static int64_t default_now(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)time(NULL);
+}
+
+int64_t vouch_store_now(vouch_store *s)
+{
+    return s->now ? s->now(s->now_ctx) : default_now(NULL);
+}
+
+void vouch_store_set_clock(vouch_store *s, int64_t (*now)(void *ctx), void *ctx)
+{
+    if (!s)
+        return;
+    s->now = now;
+    s->now_ctx = ctx;
+}
+
+void vouch_store_hex(const uint8_t *in, size_t len, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hx[in[i] >> 4];
+        out[2 * i + 1] = hx[in[i] & 15];
+    }
+    out[2 * len] = 0;
+}
+
+static int sha256(const void *msg, size_t len, uint8_t out[32])
+{
+    unsigned int olen = 0;
+    return EVP_Digest(msg, len, out, &olen, EVP_sha256(), NULL) == 1 && olen == 32 ? 0 : -1;
+}
+
+static void put_be(EVP_MD_CTX *md, uint64_t v, int bytes, int *ok)
+{
+    uint8_t b[8];
+    for (int i = 0; i < bytes; i++)
+        b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+    *ok &= EVP_DigestUpdate(md, b, (size_t)bytes);
+}
+
+static void put_str(EVP_MD_CTX *md, const char *str, int *ok)
+{
+    size_t len = str ? strlen(str) : 0;
+    put_be(md, (uint64_t)len, 4, ok);
+    if (len)
+        *ok &= EVP_DigestUpdate(md, str, len);
+}
+
+int vouch_store_audit_hash(int64_t seq, int64_t time_, const char *actor, const char *action,
+                           const char *subject, const char *details,
+                           const uint8_t prev_hash[32], uint8_t out[32])
+{
+    static const char tag[] = "vouch-audit-v1"; /* hashed with its NUL */
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int olen = 0;
+    int ok = md != NULL;
+    if (ok)
+        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    if (ok) {
+        ok &= EVP_DigestUpdate(md, tag, sizeof tag);
+        put_be(md, (uint64_t)seq, 8, &ok);
+        put_be(md, (uint64_t)time_, 8, &ok);
+        put_str(md, actor, &ok);
+        put_str(md, action, &ok);
+        put_str(md, subject, &ok);
+        put_str(md, details, &ok);
+        ok &= EVP_DigestUpdate(md, prev_hash, 32);
+        ok &= EVP_DigestFinal_ex(md, out, &olen);
+    }
+    EVP_MD_CTX_free(md);
+    return ok && olen == 32 ? 0 : -1;
+}
+
+/* ---- argument checks ------------------------------------------------------- */
+
+static vouch_store_rc check_name(const char *what, const char *name, char *err, size_t errsize)
+{
+    if (!name || !*name)
+        FAIL(VOUCH_STORE_E_ARG, "%s is missing or empty", what);
+    size_t len = strnlen(name, VOUCH_STORE_NAME_MAX + 1);
+    if (len > VOUCH_STORE_NAME_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "%s is longer than %d bytes", what, VOUCH_STORE_NAME_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            FAIL(VOUCH_STORE_E_ARG, "%s contains a control character", what);
+    return VOUCH_STORE_OK;
+}
+
+static vouch_store_rc check_json_object(const char *what, const char *text, char *err,
+                                        size_t errsize)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        FAIL(VOUCH_STORE_E_JSON, "%s: %s at line %d column %d", what, je.text, je.line,
+             je.column);
+    int is_obj = json_is_object(j);
+    json_decref(j);
+    if (!is_obj)
+        FAIL(VOUCH_STORE_E_JSON, "%s is not a JSON object", what);
+    return VOUCH_STORE_OK;
+}
+
+static vouch_store_rc check_serial(const uint8_t *serial, size_t len, char *err, size_t errsize)
+{
+    if (!serial || len == 0 || len > VOUCH_SERIAL_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "serial must be 1..%d bytes (got %zu)", VOUCH_SERIAL_MAX,
+             serial ? len : 0);
+    return VOUCH_STORE_OK;
+}
+
+#define CHECK(expr)                                                                        \
+    do {                                                                                   \
+        vouch_store_rc rc_ = (expr);                                                       \
+        if (rc_ != VOUCH_STORE_OK)                                                         \
+            return rc_;                                                                    \
+    } while (0)
+
+#define NEED_STORE()                                                                       \
+    do {                                                                                   \
+        if (!s || !s->ops)                                                                 \
+            FAIL(VOUCH_STORE_E_ARG, "store is NULL");                                      \
+    } while (0)
+
+#define ACTOR(a) ((a) && *(a) ? (a) : "system")
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+void vouch_store_close(vouch_store *s)
+{
+    if (s && s->ops)
+        s->ops->close(s);
+}
+
+vouch_store_rc vouch_store_schema_version(vouch_store *s, int *v, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!v)
+        FAIL(VOUCH_STORE_E_ARG, "version is NULL");
+    return s->ops->schema_version(s, v, err, errsize);
+}
+
+vouch_store_rc vouch_store_check_integrity(vouch_store *s, char *err, size_t errsize)
+{
+    NEED_STORE();
+    return s->ops->check_integrity(s, err, errsize);
+}
+
+vouch_store_rc vouch_store_begin(vouch_store *s, char *err, size_t errsize)
+{
+    NEED_STORE();
+    return s->ops->begin(s, err, errsize);
+}
+
+vouch_store_rc vouch_store_commit(vouch_store *s, char *err, size_t errsize)
+{
+    NEED_STORE();
+    return s->ops->commit(s, err, errsize);
+}
+
+vouch_store_rc vouch_store_rollback(vouch_store *s, char *err, size_t errsize)
+{
+    NEED_STORE();
+    return s->ops->rollback(s, err, errsize);
+}
+
+vouch_store_rc vouch_store_issuer_insert(vouch_store *s, const vouch_store_issuer *in,
+                                         const char *actor, int64_t *id, char *err,
+                                         size_t errsize)
+{
+    NEED_STORE();
+    if (!in)
+        FAIL(VOUCH_STORE_E_ARG, "issuer is NULL");
+    CHECK(check_name("issuer name", in->name, err, errsize));
+    if (in->kind != VOUCH_ISSUER_ROOT && in->kind != VOUCH_ISSUER_ISSUING &&
+        in->kind != VOUCH_ISSUER_FAMILY)
+        FAIL(VOUCH_STORE_E_ARG, "issuer kind %d is not root, issuing or family", (int)in->kind);
+    if (!in->cert_der || in->cert_der_len == 0)
+        FAIL(VOUCH_STORE_E_ARG, "issuer certificate is empty");
+    if (in->parent_id < 0)
+        FAIL(VOUCH_STORE_E_ARG, "parent_id is negative");
+    int has_pem = in->key_pem && *in->key_pem, has_ref = in->key_ref && *in->key_ref;
+    if (has_pem == has_ref)
+        FAIL(VOUCH_STORE_E_ARG, "issuer needs exactly one of key_pem and key_ref");
+    return s->ops->issuer_insert(s, in, ACTOR(actor), id, err, errsize);
+}
+
+vouch_store_rc vouch_store_issuer_get_by_name(vouch_store *s, const char *name,
+                                              vouch_store_issuer *out, char *err,
+                                              size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    CHECK(check_name("issuer name", name, err, errsize));
+    return s->ops->issuer_get(s, name, 0, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_issuer_get_by_id(vouch_store *s, int64_t id, vouch_store_issuer *out,
+                                            char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "issuer id %lld is not positive", (long long)id);
+    return s->ops->issuer_get(s, NULL, id, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_issuer_list(vouch_store *s, vouch_store_issuer_cb cb, void *ctx,
+                                       char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    return s->ops->issuer_list(s, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_issuer_next_crl_number(vouch_store *s, int64_t issuer_id,
+                                                  int64_t *num, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!num || issuer_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "issuer id must be positive and output non-NULL");
+    return s->ops->issuer_next_crl_number(s, issuer_id, num, err, errsize);
+}
+
+void vouch_store_issuer_clear(vouch_store_issuer *is)
+{
+    if (!is)
+        return;
+    free(is->_mem);
+    memset(is, 0, sizeof *is);
+}
+
+vouch_store_rc vouch_store_template_put(vouch_store *s, const char *name, const char *body,
+                                        const char *actor, char *err, size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_name("template name", name, err, errsize));
+    if (!body)
+        FAIL(VOUCH_STORE_E_ARG, "template body is NULL");
+    CHECK(check_json_object("template body", body, err, errsize));
+    return s->ops->template_put(s, name, body, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_template_get(vouch_store *s, const char *name,
+                                        vouch_store_template *out, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    CHECK(check_name("template name", name, err, errsize));
+    return s->ops->template_get(s, name, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_template_list(vouch_store *s, vouch_store_template_cb cb, void *ctx,
+                                         char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    return s->ops->template_list(s, cb, ctx, err, errsize);
+}
+
+void vouch_store_template_clear(vouch_store_template *t)
+{
+    if (!t)
+        return;
+    free(t->_mem);
+    memset(t, 0, sizeof *t);
+}
+
+vouch_store_rc vouch_store_cert_insert(vouch_store *s, const vouch_store_cert *in,
+                                       const char *actor, int64_t *id, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!in)
+        FAIL(VOUCH_STORE_E_ARG, "certificate is NULL");
+    if (in->issuer_id <= 0)
+        FAIL(VOUCH_STORE_E_UNKNOWN_ISSUER, "issuer id %lld names no issuer",
+             (long long)in->issuer_id);
+    CHECK(check_serial(in->serial, in->serial_len, err, errsize));
+    if (!in->subject)
+        FAIL(VOUCH_STORE_E_ARG, "certificate subject is NULL");
+    if (!in->der || in->der_len == 0)
+        FAIL(VOUCH_STORE_E_ARG, "certificate DER is empty");
+    if (in->not_after < in->not_before)
+        FAIL(VOUCH_STORE_E_ARG, "not_after is before not_before");
+    if (in->renewed_from < 0)
+        FAIL(VOUCH_STORE_E_ARG, "renewed_from is negative");
+    if (in->device_id && strlen(in->device_id) > 1024)
+        FAIL(VOUCH_STORE_E_ARG, "device id is longer than 1024 bytes");
+    if (in->template_name)
+        CHECK(check_name("template name", in->template_name, err, errsize));
+    vouch_store_cert c = *in;
+    if (sha256(in->der, in->der_len, c.sha256) != 0)
+        FAIL(VOUCH_STORE_E_CRYPTO, "SHA-256 of the certificate failed");
+    return s->ops->cert_insert(s, &c, ACTOR(actor), id, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_get(vouch_store *s, int64_t issuer_id, const uint8_t *serial,
+                                    size_t serial_len, vouch_store_cert *out, char *err,
+                                    size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    CHECK(check_serial(serial, serial_len, err, errsize));
+    if (issuer_id <= 0)
+        FAIL(VOUCH_STORE_E_UNKNOWN_CERT, "issuer id %lld names no issuer",
+             (long long)issuer_id);
+    return s->ops->cert_get(s, issuer_id, serial, serial_len, 0, NULL, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_get_by_id(vouch_store *s, int64_t id, vouch_store_cert *out,
+                                          char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "certificate id %lld is not positive", (long long)id);
+    return s->ops->cert_get(s, 0, NULL, 0, id, NULL, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_get_by_fingerprint(vouch_store *s, const uint8_t sha[32],
+                                                   vouch_store_cert *out, char *err,
+                                                   size_t errsize)
+{
+    NEED_STORE();
+    if (!out || !sha)
+        FAIL(VOUCH_STORE_E_ARG, "fingerprint or output is NULL");
+    memset(out, 0, sizeof *out);
+    return s->ops->cert_get(s, 0, NULL, 0, 0, sha, out, err, errsize);
+}
+
+void vouch_store_cert_clear(vouch_store_cert *c)
+{
+    if (!c)
+        return;
+    free(c->_mem);
+    memset(c, 0, sizeof *c);
+}
+
+vouch_store_rc vouch_store_cert_revoke(vouch_store *s, int64_t issuer_id, const uint8_t *serial,
+                                       size_t serial_len, int reason, const char *actor,
+                                       char *err, size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_serial(serial, serial_len, err, errsize));
+    if (reason < 0 || reason > 10 || reason == 7 || reason == 8)
+        FAIL(VOUCH_STORE_E_ARG, "revocation reason %d is not allowed (0-6, 9, 10)", reason);
+    if (issuer_id <= 0)
+        FAIL(VOUCH_STORE_E_UNKNOWN_CERT, "issuer id %lld names no issuer",
+             (long long)issuer_id);
+    return s->ops->cert_revoke(s, issuer_id, serial, serial_len, reason, ACTOR(actor), err,
+                               errsize);
+}
+
+static vouch_store_rc check_filter(const vouch_store_cert_filter *f, char *err, size_t errsize)
+{
+    if (!f)
+        FAIL(VOUCH_STORE_E_ARG, "filter is NULL");
+    if (f->status < VOUCH_CERT_ANY || f->status > VOUCH_CERT_EXPIRED)
+        FAIL(VOUCH_STORE_E_ARG, "status filter %d is out of range", (int)f->status);
+    if (f->issuer_id < 0)
+        FAIL(VOUCH_STORE_E_ARG, "issuer filter is negative");
+    if (f->template_name)
+        CHECK(check_name("template filter", f->template_name, err, errsize));
+    if (f->device_id && (!*f->device_id || strlen(f->device_id) > 1024))
+        FAIL(VOUCH_STORE_E_ARG, "device id filter is empty or too long");
+    return VOUCH_STORE_OK;
+}
+
+vouch_store_rc vouch_store_cert_search(vouch_store *s, const vouch_store_cert_filter *f,
+                                       vouch_store_cursor *cur, unsigned limit, int with_der,
+                                       vouch_store_cert_cb cb, void *ctx, char *err,
+                                       size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_filter(f, err, errsize));
+    if (!cur || !cb)
+        FAIL(VOUCH_STORE_E_ARG, "cursor or callback is NULL");
+    if (limit == 0 || limit > 10000)
+        FAIL(VOUCH_STORE_E_ARG, "limit %u is outside 1..10000", limit);
+    return s->ops->cert_search(s, f, cur, limit, with_der, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_count(vouch_store *s, const vouch_store_cert_filter *f,
+                                      uint64_t *count, char *err, size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_filter(f, err, errsize));
+    if (!count)
+        FAIL(VOUCH_STORE_E_ARG, "count is NULL");
+    return s->ops->cert_count(s, f, count, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_list_revoked(vouch_store *s, int64_t issuer_id,
+                                             vouch_store_revoked_cb cb, void *ctx, char *err,
+                                             size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    if (issuer_id <= 0)
+        FAIL(VOUCH_STORE_E_UNKNOWN_ISSUER, "issuer id %lld names no issuer",
+             (long long)issuer_id);
+    return s->ops->cert_list_revoked(s, issuer_id, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_changes_since(vouch_store *s, int64_t after_seq, unsigned limit,
+                                              vouch_store_cert_cb cb, void *ctx,
+                                              int64_t *last_seq, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb || !last_seq)
+        FAIL(VOUCH_STORE_E_ARG, "callback or last_seq is NULL");
+    if (limit == 0 || limit > 10000)
+        FAIL(VOUCH_STORE_E_ARG, "limit %u is outside 1..10000", limit);
+    if (after_seq < 0)
+        FAIL(VOUCH_STORE_E_ARG, "after_seq is negative");
+    return s->ops->cert_changes_since(s, after_seq, limit, cb, ctx, last_seq, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_counts(vouch_store *s, vouch_store_counts *out, char *err,
+                                       size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    return s->ops->cert_counts(s, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_cert_counts_by_template(vouch_store *s,
+                                                   vouch_store_template_counts_cb cb, void *ctx,
+                                                   char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    return s->ops->cert_counts_by_template(s, cb, ctx, err, errsize);
+}
+
+/* ---- tokens ---------------------------------------------------------------------- */
+
+static void b64url(const uint8_t *in, size_t len, char *out)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = al[v >> 18];
+        out[o++] = al[(v >> 12) & 63];
+        out[o++] = al[(v >> 6) & 63];
+        out[o++] = al[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = al[v >> 18];
+        out[o++] = al[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = al[v >> 18];
+        out[o++] = al[(v >> 12) & 63];
+        out[o++] = al[(v >> 6) & 63];
+    }
+    out[o] = 0;
+}
+
+vouch_store_rc vouch_store_token_create(vouch_store *s, const char *name, const char *actor,
+                                        char token[VOUCH_TOKEN_LEN + 1], int64_t *id, char *err,
+                                        size_t errsize)
+{
+    NEED_STORE();
+    if (!token)
+        FAIL(VOUCH_STORE_E_ARG, "token output is NULL");
+    memset(token, 0, VOUCH_TOKEN_LEN + 1);
+    CHECK(check_name("token name", name, err, errsize));
+    uint8_t raw[32], hash[32];
+    char tmp[VOUCH_TOKEN_LEN + 1];
+    vouch_store_rc rc;
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        rc = vouch_store_fail(err, errsize, VOUCH_STORE_E_CRYPTO, "random generator failed");
+        goto exit;
+    }
+    b64url(raw, sizeof raw, tmp);
+    if (sha256(tmp, VOUCH_TOKEN_LEN, hash) != 0) {
+        rc = vouch_store_fail(err, errsize, VOUCH_STORE_E_CRYPTO, "SHA-256 failed");
+        goto exit;
+    }
+    rc = s->ops->token_insert(s, name, hash, ACTOR(actor), id, err, errsize);
+    if (rc == VOUCH_STORE_OK)
+        memcpy(token, tmp, sizeof tmp);
+exit:
+    OPENSSL_cleanse(raw, sizeof raw);
+    OPENSSL_cleanse(tmp, sizeof tmp);
+    return rc;
+}
+
+vouch_store_rc vouch_store_token_verify(vouch_store *s, const char *token, int64_t *id,
+                                        char *name, size_t name_size, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (id)
+        *id = 0;
+    if (name && name_size)
+        name[0] = 0;
+    if (!token)
+        FAIL(VOUCH_STORE_E_TOKEN_INVALID, "no token presented");
+    /* Length is public (every token has the same); reject early. */
+    size_t len = strnlen(token, 4096);
+    if (len == 0 || len >= 4096)
+        FAIL(VOUCH_STORE_E_TOKEN_INVALID, "token is empty or too long");
+    uint8_t hash[32];
+    if (sha256(token, len, hash) != 0)
+        FAIL(VOUCH_STORE_E_CRYPTO, "SHA-256 failed");
+    return s->ops->token_verify(s, hash, id, name, name_size, err, errsize);
+}
+
+vouch_store_rc vouch_store_token_revoke(vouch_store *s, int64_t id, const char *actor, char *err,
+                                        size_t errsize)
+{
+    NEED_STORE();
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_NOT_FOUND, "token id %lld does not exist", (long long)id);
+    return s->ops->token_revoke(s, id, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_token_list(vouch_store *s, vouch_store_token_cb cb, void *ctx,
+                                      char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    return s->ops->token_list(s, cb, ctx, err, errsize);
+}
+
+/* ---- audit ------------------------------------------------------------------------- */
+
+vouch_store_rc vouch_store_audit_append(vouch_store *s, const char *actor, const char *action,
+                                        const char *subject, const char *details, int64_t *seq,
+                                        char *err, size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_name("audit action", action, err, errsize));
+    if (actor)
+        CHECK(check_name("audit actor", actor, err, errsize));
+    if (details)
+        CHECK(check_json_object("audit details", details, err, errsize));
+    if (subject && strlen(subject) > 4096)
+        FAIL(VOUCH_STORE_E_ARG, "audit subject is longer than 4096 bytes");
+    return s->ops->audit_append(s, ACTOR(actor), action, subject ? subject : "",
+                                details ? details : "{}", seq, err, errsize);
+}
+
+vouch_store_rc vouch_store_audit_list(vouch_store *s, int64_t after_seq, unsigned limit,
+                                      vouch_store_audit_cb cb, void *ctx, char *err,
+                                      size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    if (after_seq < 0)
+        FAIL(VOUCH_STORE_E_ARG, "after_seq is negative");
+    return s->ops->audit_list(s, after_seq, limit, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_audit_verify(vouch_store *s, vouch_store_audit_report *rep, char *err,
+                                        size_t errsize)
+{
+    NEED_STORE();
+    if (!rep)
+        FAIL(VOUCH_STORE_E_ARG, "report is NULL");
+    memset(rep, 0, sizeof *rep);
+    return s->ops->audit_verify(s, rep, err, errsize);
+}

@@ -1,0 +1,411 @@
+/*
+ * vouch store: the database behind vouchd's PKI.
+ *
+ * One interface over interchangeable backends (a vtable, vouch_store_ops in
+ * store/store_impl.h). SQLite is implemented (vouch_store_open_sqlite); a
+ * PostgreSQL backend plugs in behind the same calls.
+ *
+ * What it holds: issuers (CAs), certificate templates, issued certificates
+ * with their status, admin API tokens (hashed), and an append-only,
+ * hash-chained audit log. docs/storage.md has the schema and the reasons.
+ *
+ * Conventions
+ *  - Every call returns a vouch_store_rc; 0 is success, every failure has its
+ *    own code (vouch_store_strerror() names it) and, when err is not NULL,
+ *    a message in err (at most errsize bytes, always NUL-terminated) that says
+ *    what was wrong, e.g. "issuer 7 already has serial 0a1b...".
+ *  - Times are seconds since the Unix epoch (int64_t).
+ *  - Records handed to a callback are views, valid only during the callback.
+ *    Records filled by a get call own their memory; release them with the
+ *    matching *_clear() (safe on a zeroed or already cleared record).
+ *  - A callback returns 0 to continue, anything else to stop; the listing
+ *    call then returns VOUCH_STORE_E_STOPPED. A callback must not call
+ *    into the same vouch_store (its statement is still running).
+ *
+ * Threads: one vouch_store is one database connection and belongs to one
+ * thread at a time; open one per thread (they may share one database file;
+ * SQLite serializes writers, waiting up to the busy timeout). Prepared
+ * statements are cached per connection.
+ *
+ * Transactions: every write call is atomic on its own (the write and its
+ * audit entry commit together). vouch_store_begin()/commit() group several
+ * writes into one durable commit: with synchronous=FULL each commit costs an
+ * fsync, so batching is how a server reaches thousands of durable issuances
+ * per second. Inside a group, a write that fails is undone alone (a
+ * savepoint) and the group stays open.
+ */
+#ifndef VOUCH_STORE_H
+#define VOUCH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VOUCH_STORE_WUR __attribute__((warn_unused_result))
+#else
+#define VOUCH_STORE_WUR
+#endif
+
+/* Newest schema this build knows; a database with a higher version is
+ * refused (VOUCH_STORE_E_SCHEMA_NEWER) instead of being misread. */
+#define VOUCH_STORE_SCHEMA_VERSION 1
+
+typedef enum vouch_store_rc {
+    VOUCH_STORE_OK = 0,
+    VOUCH_STORE_E_ARG = 1,             /* NULL, empty or out-of-range argument */
+    VOUCH_STORE_E_NOMEM = 2,           /* allocation failed */
+    VOUCH_STORE_E_IO = 3,              /* cannot open, read or write the database */
+    VOUCH_STORE_E_CORRUPT = 4,         /* not a database, not vouch's, or damaged */
+    VOUCH_STORE_E_SCHEMA_NEWER = 5,    /* written by a newer vouch */
+    VOUCH_STORE_E_BUSY = 6,            /* locked by another writer past the timeout */
+    VOUCH_STORE_E_NOT_FOUND = 7,       /* no such record (issuer, template, token, ...) */
+    VOUCH_STORE_E_EXISTS = 8,          /* name already taken (issuer, token) */
+    VOUCH_STORE_E_DUP_SERIAL = 9,      /* this issuer already has that serial */
+    VOUCH_STORE_E_UNKNOWN_ISSUER = 10, /* issuer id names no issuer */
+    VOUCH_STORE_E_UNKNOWN_CERT = 11,   /* no certificate with that issuer + serial */
+    VOUCH_STORE_E_ALREADY_REVOKED = 12,
+    VOUCH_STORE_E_TXN = 13,            /* begin inside a group, commit outside one */
+    VOUCH_STORE_E_TOKEN_INVALID = 14,  /* presented token matches no token */
+    VOUCH_STORE_E_TOKEN_REVOKED = 15,  /* token was valid once and is revoked */
+    VOUCH_STORE_E_AUDIT_BROKEN = 16,   /* audit chain verification failed */
+    VOUCH_STORE_E_JSON = 17,           /* JSON argument does not parse / not an object */
+    VOUCH_STORE_E_CRYPTO = 18,         /* hashing or random generation failed */
+    VOUCH_STORE_E_STOPPED = 19,        /* a callback asked to stop */
+    VOUCH_STORE_E_READONLY = 20,       /* database or file system is read-only */
+    VOUCH_STORE_E_FULL = 21,           /* disk full */
+    VOUCH_STORE_E_INTERNAL = 22        /* unexpected database error (message says which) */
+} vouch_store_rc;
+
+/* Words for a code; never NULL. */
+const char *vouch_store_strerror(vouch_store_rc rc);
+
+typedef struct vouch_store vouch_store;
+
+/* ---- open / close ------------------------------------------------------ */
+
+/* Open (creating if missing) a SQLite database at path: WAL journal,
+ * synchronous=FULL, foreign keys on, busy timeout 5 s, and pending schema
+ * migrations applied in one transaction. Refuses a file that is not a
+ * SQLite database or belongs to another application (E_CORRUPT) and a
+ * schema newer than VOUCH_STORE_SCHEMA_VERSION (E_SCHEMA_NEWER). */
+vouch_store_rc vouch_store_open_sqlite(const char *path, vouch_store **out, char *err,
+                                       size_t errsize) VOUCH_STORE_WUR;
+
+/* Close; an open group is rolled back. NULL is fine. */
+void vouch_store_close(vouch_store *s);
+
+/* Replace the clock (default time(NULL)); for tests and replays. */
+void vouch_store_set_clock(vouch_store *s, int64_t (*now)(void *ctx), void *ctx);
+
+/* Schema version of the open database. */
+vouch_store_rc vouch_store_schema_version(vouch_store *s, int *version, char *err,
+                                          size_t errsize) VOUCH_STORE_WUR;
+
+/* Full integrity check of the database file (slow on big databases).
+ * E_CORRUPT with the first problem in err when it fails. */
+vouch_store_rc vouch_store_check_integrity(vouch_store *s, char *err,
+                                           size_t errsize) VOUCH_STORE_WUR;
+
+/* ---- transactions ------------------------------------------------------ */
+
+vouch_store_rc vouch_store_begin(vouch_store *s, char *err, size_t errsize) VOUCH_STORE_WUR;
+/* Durable when it returns OK (fsync with synchronous=FULL). On failure the
+ * group is rolled back and nothing in it is stored. */
+vouch_store_rc vouch_store_commit(vouch_store *s, char *err, size_t errsize) VOUCH_STORE_WUR;
+vouch_store_rc vouch_store_rollback(vouch_store *s, char *err, size_t errsize);
+
+/* ---- issuers ----------------------------------------------------------- */
+
+typedef enum vouch_issuer_kind {
+    VOUCH_ISSUER_ROOT = 1,    /* self-signed root CA */
+    VOUCH_ISSUER_ISSUING = 2, /* issuing (intermediate) CA */
+    VOUCH_ISSUER_FAMILY = 3   /* a device family's CA */
+} vouch_issuer_kind;
+
+typedef struct vouch_store_issuer {
+    int64_t id;                    /* assigned by insert */
+    char *name;                    /* unique, 1..128 bytes */
+    vouch_issuer_kind kind;
+    int64_t parent_id;             /* issuer that signed this one; 0 = none (root) */
+    uint8_t *cert_der;             /* its certificate */
+    size_t cert_der_len;
+    char *key_pem;                 /* encrypted private key PEM, or NULL ... */
+    char *key_ref;                 /* ... an external key, e.g. "se:unix:/run/se.sock#3" */
+    int64_t crl_number;            /* last CRL number handed out (0 = none yet) */
+    int64_t created_at;
+    void *_mem;                    /* owned memory of a filled record */
+} vouch_store_issuer;
+
+/* Exactly one of key_pem / key_ref must be set. id, crl_number and
+ * created_at are ignored on input; *id receives the new id (id may be NULL).
+ * E_EXISTS when the name is taken, E_UNKNOWN_ISSUER when parent_id is not 0
+ * and names no issuer. */
+vouch_store_rc vouch_store_issuer_insert(vouch_store *s, const vouch_store_issuer *in,
+                                         const char *actor, int64_t *id, char *err,
+                                         size_t errsize) VOUCH_STORE_WUR;
+vouch_store_rc vouch_store_issuer_get_by_name(vouch_store *s, const char *name,
+                                              vouch_store_issuer *out, char *err,
+                                              size_t errsize) VOUCH_STORE_WUR;
+vouch_store_rc vouch_store_issuer_get_by_id(vouch_store *s, int64_t id,
+                                            vouch_store_issuer *out, char *err,
+                                            size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_issuer_cb)(void *ctx, const vouch_store_issuer *is);
+/* Every issuer, by id. */
+vouch_store_rc vouch_store_issuer_list(vouch_store *s, vouch_store_issuer_cb cb, void *ctx,
+                                       char *err, size_t errsize) VOUCH_STORE_WUR;
+/* Atomically increment the issuer's CRL number and return the new value
+ * (1 the first time). Each value is handed out once, even across crashes. */
+vouch_store_rc vouch_store_issuer_next_crl_number(vouch_store *s, int64_t issuer_id,
+                                                  int64_t *crl_number, char *err,
+                                                  size_t errsize) VOUCH_STORE_WUR;
+void vouch_store_issuer_clear(vouch_store_issuer *is);
+
+/* ---- templates ---------------------------------------------------------- */
+
+typedef struct vouch_store_template {
+    char *name;       /* unique, 1..128 bytes */
+    char *body;       /* a JSON object, stored as given */
+    int64_t created_at;
+    int64_t updated_at;
+    void *_mem;
+} vouch_store_template;
+
+/* Create or replace (keeps created_at, sets updated_at). E_JSON when body is
+ * not a JSON object. Audited as "template.put". */
+vouch_store_rc vouch_store_template_put(vouch_store *s, const char *name, const char *body,
+                                        const char *actor, char *err,
+                                        size_t errsize) VOUCH_STORE_WUR;
+vouch_store_rc vouch_store_template_get(vouch_store *s, const char *name,
+                                        vouch_store_template *out, char *err,
+                                        size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_template_cb)(void *ctx, const vouch_store_template *t);
+/* Every template, by name. */
+vouch_store_rc vouch_store_template_list(vouch_store *s, vouch_store_template_cb cb,
+                                         void *ctx, char *err, size_t errsize) VOUCH_STORE_WUR;
+void vouch_store_template_clear(vouch_store_template *t);
+
+/* ---- certificates ------------------------------------------------------- */
+
+#define VOUCH_SERIAL_MAX 20 /* RFC 5280: at most 20 octets; vouch issues 16 */
+
+typedef enum vouch_cert_status {
+    VOUCH_CERT_ANY = 0,     /* filter only */
+    VOUCH_CERT_ACTIVE = 1,  /* not revoked and not_after >= now */
+    VOUCH_CERT_REVOKED = 2,
+    VOUCH_CERT_EXPIRED = 3  /* not revoked and not_after < now (derived) */
+} vouch_cert_status;
+
+typedef struct vouch_store_cert {
+    int64_t id;                          /* assigned by insert */
+    int64_t issuer_id;
+    uint8_t serial[VOUCH_SERIAL_MAX];
+    size_t serial_len;                   /* 1..20 */
+    char *subject;                       /* RFC 4514 string */
+    char *device_id;                     /* device id / common name; may be NULL */
+    char *template_name;                 /* may be NULL */
+    vouch_cert_status status;            /* ACTIVE or REVOKED as stored; EXPIRED on read
+                                          * when not revoked and not_after < now */
+    int64_t not_before, not_after, issued_at;
+    int64_t revoked_at;                  /* 0 when not revoked */
+    int reason;                          /* RFC 5280 CRLReason; -1 when not revoked */
+    uint8_t *der;
+    size_t der_len;
+    uint8_t sha256[32];                  /* fingerprint, computed from der by insert */
+    int64_t renewed_from;                /* id of the certificate this one renews; 0 = none */
+    int64_t seq;                         /* change sequence: raised by insert and revoke */
+    void *_mem;
+} vouch_store_cert;
+
+/* Store a newly issued certificate and its "cert.issue" audit entry in one
+ * transaction. Uses issuer_id, serial, subject, device_id, template_name,
+ * not_before, not_after, issued_at, der, renewed_from; computes sha256, seq
+ * and id (*id may be NULL). Errors: E_UNKNOWN_ISSUER, E_DUP_SERIAL (that
+ * issuer already used the serial), E_UNKNOWN_CERT (renewed_from names no
+ * certificate), E_ARG (empty serial or der, not_after < not_before). */
+vouch_store_rc vouch_store_cert_insert(vouch_store *s, const vouch_store_cert *in,
+                                       const char *actor, int64_t *id, char *err,
+                                       size_t errsize) VOUCH_STORE_WUR;
+
+vouch_store_rc vouch_store_cert_get(vouch_store *s, int64_t issuer_id, const uint8_t *serial,
+                                    size_t serial_len, vouch_store_cert *out, char *err,
+                                    size_t errsize) VOUCH_STORE_WUR;
+vouch_store_rc vouch_store_cert_get_by_id(vouch_store *s, int64_t id, vouch_store_cert *out,
+                                          char *err, size_t errsize) VOUCH_STORE_WUR;
+vouch_store_rc vouch_store_cert_get_by_fingerprint(vouch_store *s, const uint8_t sha256[32],
+                                                   vouch_store_cert *out, char *err,
+                                                   size_t errsize) VOUCH_STORE_WUR;
+void vouch_store_cert_clear(vouch_store_cert *c);
+
+/* Revoke with an RFC 5280 reason code (0-6, 9, 10; 7 is unused and 8,
+ * removeFromCRL, only belongs in delta CRLs). The revocation and its
+ * "cert.revoke" audit entry commit together. revoked_at is the store clock.
+ * E_UNKNOWN_CERT, E_ALREADY_REVOKED. */
+vouch_store_rc vouch_store_cert_revoke(vouch_store *s, int64_t issuer_id, const uint8_t *serial,
+                                       size_t serial_len, int reason, const char *actor,
+                                       char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* Search filter; zero / NULL members do not filter. Every combination is
+ * served from an index: the most selective filter set drives the range
+ * (device_id, revoked_since, expiring_before, issued_since, template,
+ * status, issuer, in that order), the others are checked on its rows. */
+typedef struct vouch_store_cert_filter {
+    int64_t issuer_id;
+    vouch_cert_status status;
+    const char *template_name;
+    const char *device_id;
+    int64_t expiring_before; /* active certificates with now <= not_after < this */
+    int64_t issued_since;    /* issued_at >= this */
+    int64_t revoked_since;   /* revoked_at >= this (implies revoked) */
+} vouch_store_cert_filter;
+
+/* Keyset cursor: zero it for the first page; a search leaves it at the last
+ * row returned, ready for the next page. Tied to the filter it was made
+ * with. done is set when the search returned fewer rows than asked. */
+typedef struct vouch_store_cursor {
+    int64_t key;
+    int64_t id;
+    int started;
+    int done;
+} vouch_store_cursor;
+
+typedef int (*vouch_store_cert_cb)(void *ctx, const vouch_store_cert *c);
+
+/* Up to limit (1..10000) certificates matching f after cursor, in the
+ * order of the driving index (soonest not_after first for expiring and
+ * status searches, oldest first for issued/revoked since, otherwise id).
+ * der is included only when with_der is nonzero. */
+vouch_store_rc vouch_store_cert_search(vouch_store *s, const vouch_store_cert_filter *f,
+                                       vouch_store_cursor *cursor, unsigned limit, int with_der,
+                                       vouch_store_cert_cb cb, void *ctx, char *err,
+                                       size_t errsize) VOUCH_STORE_WUR;
+/* How many certificates match f (same index use as search). */
+vouch_store_rc vouch_store_cert_count(vouch_store *s, const vouch_store_cert_filter *f,
+                                      uint64_t *count, char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* One revoked entry of an issuer, for building its CRL. */
+typedef struct vouch_store_revoked {
+    const uint8_t *serial;
+    size_t serial_len;
+    int64_t revoked_at;
+    int reason;
+} vouch_store_revoked;
+typedef int (*vouch_store_revoked_cb)(void *ctx, const vouch_store_revoked *r);
+/* Every revoked certificate of the issuer, by serial, streamed from a
+ * covering index (no table lookups). */
+vouch_store_rc vouch_store_cert_list_revoked(vouch_store *s, int64_t issuer_id,
+                                             vouch_store_revoked_cb cb, void *ctx, char *err,
+                                             size_t errsize) VOUCH_STORE_WUR;
+
+/* Sync: up to limit (1..10000) certificates whose seq > after_seq, by seq,
+ * with der; each appears once in its latest state. *last_seq receives the
+ * seq of the last row (after_seq when none), the cursor for the next call. */
+vouch_store_rc vouch_store_cert_changes_since(vouch_store *s, int64_t after_seq,
+                                              unsigned limit, vouch_store_cert_cb cb, void *ctx,
+                                              int64_t *last_seq, char *err,
+                                              size_t errsize) VOUCH_STORE_WUR;
+
+typedef struct vouch_store_counts {
+    uint64_t active, revoked, expired;
+} vouch_store_counts;
+/* Totals per status at now. Active and revoked come from counters kept in
+ * the same transaction as each write; expired is one index range. */
+vouch_store_rc vouch_store_cert_counts(vouch_store *s, vouch_store_counts *out, char *err,
+                                       size_t errsize) VOUCH_STORE_WUR;
+/* The same per template name ("" for certificates without one), by name. */
+typedef int (*vouch_store_template_counts_cb)(void *ctx, const char *template_name,
+                                              const vouch_store_counts *c);
+vouch_store_rc vouch_store_cert_counts_by_template(vouch_store *s,
+                                                   vouch_store_template_counts_cb cb, void *ctx,
+                                                   char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* ---- admin API tokens --------------------------------------------------- */
+
+#define VOUCH_TOKEN_LEN 43 /* base64url of 32 random bytes, no padding */
+
+/* Make a token: 32 random bytes, base64url. The plaintext goes to
+ * token[VOUCH_TOKEN_LEN + 1] and is never stored; only its SHA-256 is.
+ * E_EXISTS when the name is taken. Audited as "token.create". */
+vouch_store_rc vouch_store_token_create(vouch_store *s, const char *name, const char *actor,
+                                        char token[VOUCH_TOKEN_LEN + 1], int64_t *id,
+                                        char *err, size_t errsize) VOUCH_STORE_WUR;
+/* Check a presented token: its SHA-256 is compared in constant time with
+ * every stored hash (no early exit). OK with *id and name (name_size bytes,
+ * may be NULL/0) of the matching token; E_TOKEN_INVALID when none matches;
+ * E_TOKEN_REVOKED when it matches a revoked one. */
+vouch_store_rc vouch_store_token_verify(vouch_store *s, const char *token, int64_t *id,
+                                        char *name, size_t name_size, char *err,
+                                        size_t errsize) VOUCH_STORE_WUR;
+/* E_NOT_FOUND, E_TOKEN_REVOKED when already revoked. Audited. */
+vouch_store_rc vouch_store_token_revoke(vouch_store *s, int64_t id, const char *actor,
+                                        char *err, size_t errsize) VOUCH_STORE_WUR;
+typedef struct vouch_store_token_info {
+    int64_t id;
+    const char *name;
+    int64_t created_at;
+    int revoked;
+} vouch_store_token_info;
+typedef int (*vouch_store_token_cb)(void *ctx, const vouch_store_token_info *t);
+vouch_store_rc vouch_store_token_list(vouch_store *s, vouch_store_token_cb cb, void *ctx,
+                                      char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* ---- audit log ------------------------------------------------------------ */
+
+typedef struct vouch_store_audit_entry {
+    int64_t seq;           /* 1, 2, 3, ... without gaps */
+    int64_t time;
+    const char *actor;
+    const char *action;    /* "cert.issue", "cert.revoke", "issuer.create", ... */
+    const char *subject;   /* what it acted on, e.g. "issuer=1 serial=0a1b..." */
+    const char *details;   /* a JSON object */
+    uint8_t prev_hash[32]; /* hash of entry seq-1; zeros for seq 1 */
+    uint8_t hash[32];      /* SHA-256 of the canonical encoding (docs/storage.md) */
+} vouch_store_audit_entry;
+
+/* Append an entry (admin actions the store does not audit itself). details
+ * may be NULL ("{}"); otherwise it must be a JSON object (E_JSON). *seq may
+ * be NULL. */
+vouch_store_rc vouch_store_audit_append(vouch_store *s, const char *actor, const char *action,
+                                        const char *subject, const char *details, int64_t *seq,
+                                        char *err, size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_audit_cb)(void *ctx, const vouch_store_audit_entry *e);
+/* Up to limit (0 = all) entries with seq > after_seq, by seq. */
+vouch_store_rc vouch_store_audit_list(vouch_store *s, int64_t after_seq, unsigned limit,
+                                      vouch_store_audit_cb cb, void *ctx, char *err,
+                                      size_t errsize) VOUCH_STORE_WUR;
+
+typedef enum vouch_audit_problem {
+    VOUCH_AUDIT_INTACT = 0,
+    VOUCH_AUDIT_CHANGED = 1,   /* an entry's hash does not match its content */
+    VOUCH_AUDIT_REMOVED = 2,   /* a gap in seq: entries before bad_seq are missing */
+    VOUCH_AUDIT_RELINKED = 3,  /* prev_hash is not the previous entry's hash:
+                                * entries replaced, reordered or re-hashed */
+    VOUCH_AUDIT_TRUNCATED = 4  /* the recorded head is past the last entry, or
+                                * does not match it */
+} vouch_audit_problem;
+
+typedef struct vouch_store_audit_report {
+    vouch_audit_problem problem;
+    int64_t bad_seq;       /* first entry found wrong (or expected there) */
+    uint64_t entries;      /* entries checked */
+    int64_t head_seq;      /* last entry's seq and hash: keep them elsewhere to */
+    uint8_t head_hash[32]; /* detect a rewrite of the whole chain later */
+} vouch_store_audit_report;
+
+/* Walk the whole chain. OK when intact; E_AUDIT_BROKEN with the report (and
+ * err) saying what and where otherwise. */
+vouch_store_rc vouch_store_audit_verify(vouch_store *s, vouch_store_audit_report *rep,
+                                        char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* Lower-case hex of a serial into out (2*len+1 bytes). */
+void vouch_store_hex(const uint8_t *in, size_t len, char *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

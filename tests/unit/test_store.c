@@ -1,0 +1,1575 @@
+/*
+ * The store (SQLite backend): schema and migrations, issuers, templates,
+ * certificates, searches with keyset cursors, the CRL listing, sync,
+ * dashboard counts, transactions, admin tokens and the audit chain.
+ *
+ * Negative cases are the majority: duplicate serials, unknown issuers,
+ * double revocations, a tampered audit chain, a newer schema, a damaged
+ * file, wrong and revoked tokens, misuse of transactions. Every query the
+ * API runs is checked with EXPLAIN QUERY PLAN to never scan a table.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_sqlite.h"
+#include "store/store_impl.h" /* vouch_store_audit_hash, for the forger */
+
+#define OK VOUCH_STORE_OK
+
+static char dir[256];
+static int db_counter;
+static int64_t clock_now = 1700000000;
+static char err[512];
+
+static int64_t test_clock(void *ctx)
+{
+    (void)ctx;
+    return clock_now;
+}
+
+static void db_path(char *out, size_t size)
+{
+    snprintf(out, size, "%s/t%d.db", dir, db_counter++);
+}
+
+static vouch_store *open_new(char *path, size_t size)
+{
+    char local[300];
+    if (!path) {
+        path = local;
+        size = sizeof local;
+    }
+    db_path(path, size);
+    vouch_store *s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    vouch_store_set_clock(s, test_clock, NULL);
+    return s;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "raw_exec: %s: %s\n", sql, msg);
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int raw_exec_rc(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static uint8_t fake_der[64] = {0x30, 0x3e};
+
+static int64_t add_issuer(vouch_store *s, const char *name)
+{
+    vouch_store_issuer is = {.name = (char *)name, .kind = VOUCH_ISSUER_ISSUING,
+                             .cert_der = fake_der, .cert_der_len = sizeof fake_der,
+                             .key_pem = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nx\n"};
+    int64_t id = 0;
+    assert_int_equal(vouch_store_issuer_insert(s, &is, "test", &id, err, sizeof err), OK);
+    assert_true(id > 0);
+    return id;
+}
+
+static void make_cert(vouch_store_cert *c, int64_t issuer, uint32_t n, uint8_t *der, size_t der_len)
+{
+    memset(c, 0, sizeof *c);
+    c->issuer_id = issuer;
+    c->serial_len = 16;
+    for (int i = 0; i < 16; i++)
+        c->serial[i] = (uint8_t)(0xa0 + i);
+    c->serial[12] = (uint8_t)(n >> 24);
+    c->serial[13] = (uint8_t)(n >> 16);
+    c->serial[14] = (uint8_t)(n >> 8);
+    c->serial[15] = (uint8_t)n;
+    c->subject = "CN=device";
+    c->device_id = "dev-0";
+    c->template_name = "device";
+    c->not_before = clock_now - 10;
+    c->not_after = clock_now + 1000;
+    c->issued_at = clock_now;
+    memset(der, 0x42, der_len);
+    memcpy(der, &n, sizeof n);
+    c->der = der;
+    c->der_len = der_len;
+}
+
+static int64_t add_cert(vouch_store *s, int64_t issuer, uint32_t n)
+{
+    vouch_store_cert c;
+    uint8_t der[80];
+    make_cert(&c, issuer, n, der, sizeof der);
+    int64_t id = 0;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "test", &id, err, sizeof err), OK);
+    return id;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/vouch-store-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- open, schema, damage ---------------------------------------------- */
+
+static void test_open_creates_schema_wal(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int v = 0;
+    assert_int_equal(vouch_store_schema_version(s, &v, err, sizeof err), OK);
+    assert_int_equal(v, VOUCH_STORE_SCHEMA_VERSION);
+    assert_int_equal(vouch_store_check_integrity(s, err, sizeof err), OK);
+    vouch_store_close(s);
+    /* WAL is persistent in the file; reopening migrates nothing. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    vouch_store_close(s);
+}
+
+static void test_open_bad_arguments(void **state)
+{
+    (void)state;
+    vouch_store *s = (vouch_store *)1;
+    assert_int_equal(vouch_store_open_sqlite(NULL, &s, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_null(s);
+    assert_int_equal(vouch_store_open_sqlite("", &s, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_open_sqlite("/tmp/x.db", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* a directory that does not exist */
+    assert_int_equal(vouch_store_open_sqlite("/nonexistent-dir/x/y.db", &s, err, sizeof err),
+                     VOUCH_STORE_E_IO);
+    assert_null(s);
+    assert_non_null(strstr(err, "/nonexistent-dir/x/y.db"));
+    /* a directory itself */
+    assert_int_not_equal(vouch_store_open_sqlite(dir, &s, err, sizeof err), OK);
+    assert_null(s);
+    /* err may be NULL */
+    assert_int_equal(vouch_store_open_sqlite(NULL, &s, NULL, 0), VOUCH_STORE_E_ARG);
+    vouch_store_close(NULL);
+}
+
+static void test_open_garbage_file(void **state)
+{
+    (void)state;
+    char path[300];
+    db_path(path, sizeof path);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 8192; i++)
+        fputc((i * 131 + 7) & 0xff, f);
+    fclose(f);
+    vouch_store *s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), VOUCH_STORE_E_CORRUPT);
+    assert_null(s);
+    assert_non_null(strstr(err, "not a database"));
+}
+
+static void test_open_truncated_header(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    add_issuer(s, "ca");
+    vouch_store_close(s);
+    raw_exec(path, "PRAGMA wal_checkpoint(TRUNCATE)");
+    /* keep "SQLite format 3\0" but destroy the rest of the header */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 16, SEEK_SET);
+    for (int i = 0; i < 84; i++)
+        fputc(0xff, f);
+    fclose(f);
+    s = NULL;
+    vouch_store_rc rc = vouch_store_open_sqlite(path, &s, err, sizeof err);
+    assert_int_equal(rc, VOUCH_STORE_E_CORRUPT);
+    assert_null(s);
+}
+
+static void test_damaged_pages_reported(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int64_t is = add_issuer(s, "ca");
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    for (uint32_t i = 0; i < 300; i++)
+        add_cert(s, is, i);
+    assert_int_equal(vouch_store_commit(s, err, sizeof err), OK);
+    vouch_store_close(s);
+    raw_exec(path, "PRAGMA wal_checkpoint(TRUNCATE)");
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    /* scribble over the second half of the file, header intact */
+    fseek(f, size / 2, SEEK_SET);
+    for (long i = size / 2; i < size; i++)
+        fputc((int)((i * 7) & 0xff), f);
+    fclose(f);
+    s = NULL;
+    vouch_store_rc rc = vouch_store_open_sqlite(path, &s, err, sizeof err);
+    if (rc == OK) {
+        rc = vouch_store_check_integrity(s, err, sizeof err);
+        vouch_store_close(s);
+    }
+    assert_int_equal(rc, VOUCH_STORE_E_CORRUPT);
+    assert_true(strlen(err) > 0);
+}
+
+static void test_open_foreign_database(void **state)
+{
+    (void)state;
+    char path[300];
+    db_path(path, sizeof path);
+    raw_exec(path, "CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT)");
+    vouch_store *s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), VOUCH_STORE_E_CORRUPT);
+    assert_non_null(strstr(err, "not a vouch"));
+    /* another application's id */
+    db_path(path, sizeof path);
+    raw_exec(path, "PRAGMA application_id = 1234; CREATE TABLE t(x)");
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), VOUCH_STORE_E_CORRUPT);
+    assert_non_null(strstr(err, "another application"));
+}
+
+static void test_open_newer_schema_refused(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    vouch_store_close(s);
+    raw_exec(path, "UPDATE schema_version SET version = 99");
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err),
+                     VOUCH_STORE_E_SCHEMA_NEWER);
+    assert_null(s);
+    assert_non_null(strstr(err, "99"));
+    assert_non_null(strstr(err, "newer"));
+    /* the file was not touched: still version 99 */
+    raw_exec(path, "UPDATE schema_version SET version = 1");
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    vouch_store_close(s);
+    /* an emptied version table is damage, not version 0 */
+    raw_exec(path, "DELETE FROM schema_version");
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), VOUCH_STORE_E_CORRUPT);
+}
+
+static void test_null_store_everywhere(void **state)
+{
+    (void)state;
+    vouch_store_issuer is;
+    vouch_store_template t;
+    vouch_store_cert c;
+    vouch_store_cursor cur = {0};
+    vouch_store_cert_filter f = {0};
+    vouch_store_counts cn;
+    vouch_store_audit_report rep;
+    char tok[VOUCH_TOKEN_LEN + 1];
+    uint8_t serial[16] = {1}, fp[32] = {0};
+    uint64_t u;
+    int64_t i64;
+    int v;
+    assert_int_equal(vouch_store_schema_version(NULL, &v, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_begin(NULL, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_commit(NULL, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_issuer_get_by_name(NULL, "x", &is, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_template_get(NULL, "x", &t, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_get(NULL, 1, serial, 16, &c, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_get_by_fingerprint(NULL, fp, &c, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_revoke(NULL, 1, serial, 16, 0, "a", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_search(NULL, &f, &cur, 10, 0, NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_count(NULL, &f, &u, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_counts(NULL, &cn, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_token_create(NULL, "n", "a", tok, &i64, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_token_verify(NULL, "t", &i64, NULL, 0, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_audit_verify(NULL, &rep, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_audit_append(NULL, "a", "x", "s", NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* clear functions are safe on zeroed records */
+    memset(&c, 0, sizeof c);
+    vouch_store_cert_clear(&c);
+    vouch_store_cert_clear(NULL);
+    vouch_store_issuer_clear(NULL);
+    vouch_store_template_clear(NULL);
+}
+
+static void test_strerror_distinct(void **state)
+{
+    (void)state;
+    for (int a = 0; a <= VOUCH_STORE_E_INTERNAL; a++) {
+        assert_non_null(vouch_store_strerror((vouch_store_rc)a));
+        for (int b = a + 1; b <= VOUCH_STORE_E_INTERNAL; b++)
+            assert_string_not_equal(vouch_store_strerror((vouch_store_rc)a),
+                                    vouch_store_strerror((vouch_store_rc)b));
+    }
+    assert_non_null(vouch_store_strerror((vouch_store_rc)999));
+}
+
+/* ---- issuers ------------------------------------------------------------ */
+
+static int count_issuers(void *ctx, const vouch_store_issuer *is)
+{
+    assert_non_null(is->name);
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_issuers(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    vouch_store_issuer root = {.name = "root", .kind = VOUCH_ISSUER_ROOT, .cert_der = fake_der,
+                               .cert_der_len = 10, .key_ref = "se:unix:/run/se.sock#3"};
+    int64_t rid = 0, iid = 0;
+    assert_int_equal(vouch_store_issuer_insert(s, &root, "admin", &rid, err, sizeof err), OK);
+    vouch_store_issuer issuing = {.name = "devices", .kind = VOUCH_ISSUER_ISSUING,
+                                  .parent_id = rid, .cert_der = fake_der, .cert_der_len = 20,
+                                  .key_pem = "PEM"};
+    assert_int_equal(vouch_store_issuer_insert(s, &issuing, "admin", &iid, err, sizeof err), OK);
+
+    vouch_store_issuer got;
+    assert_int_equal(vouch_store_issuer_get_by_name(s, "devices", &got, err, sizeof err), OK);
+    assert_int_equal(got.id, iid);
+    assert_int_equal(got.parent_id, rid);
+    assert_int_equal(got.kind, VOUCH_ISSUER_ISSUING);
+    assert_int_equal(got.cert_der_len, 20);
+    assert_memory_equal(got.cert_der, fake_der, 20);
+    assert_string_equal(got.key_pem, "PEM");
+    assert_null(got.key_ref);
+    assert_int_equal(got.created_at, clock_now);
+    vouch_store_issuer_clear(&got);
+    vouch_store_issuer_clear(&got); /* twice is fine */
+    assert_int_equal(vouch_store_issuer_get_by_id(s, rid, &got, err, sizeof err), OK);
+    assert_string_equal(got.name, "root");
+    assert_string_equal(got.key_ref, "se:unix:/run/se.sock#3");
+    assert_null(got.key_pem);
+    vouch_store_issuer_clear(&got);
+    int n = 0;
+    assert_int_equal(vouch_store_issuer_list(s, count_issuers, &n, err, sizeof err), OK);
+    assert_int_equal(n, 2);
+
+    /* negatives */
+    assert_int_equal(vouch_store_issuer_insert(s, &issuing, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_non_null(strstr(err, "devices"));
+    vouch_store_issuer bad = issuing;
+    bad.name = "orphan";
+    bad.parent_id = 999;
+    assert_int_equal(vouch_store_issuer_insert(s, &bad, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_ISSUER);
+    bad.parent_id = 0;
+    bad.key_ref = "se:x#1"; /* both keys */
+    assert_int_equal(vouch_store_issuer_insert(s, &bad, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    bad.key_ref = NULL;
+    bad.key_pem = NULL; /* neither */
+    assert_int_equal(vouch_store_issuer_insert(s, &bad, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    bad.key_pem = "PEM";
+    bad.kind = (vouch_issuer_kind)9;
+    assert_int_equal(vouch_store_issuer_insert(s, &bad, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    bad.kind = VOUCH_ISSUER_FAMILY;
+    bad.cert_der_len = 0;
+    assert_int_equal(vouch_store_issuer_insert(s, &bad, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    bad.cert_der_len = 5;
+    bad.name = "tab\there";
+    assert_int_equal(vouch_store_issuer_insert(s, &bad, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    char longname[200];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    bad.name = longname;
+    assert_int_equal(vouch_store_issuer_insert(s, &bad, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_issuer_insert(s, NULL, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_issuer_get_by_name(s, "nope", &got, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_null(got._mem);
+    assert_int_equal(vouch_store_issuer_get_by_name(s, "", &got, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_issuer_get_by_id(s, 12345, &got, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_issuer_get_by_id(s, -1, &got, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_issuer_list(s, NULL, NULL, err, sizeof err), VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+static int stop_at_first(void *ctx, const vouch_store_issuer *is)
+{
+    (void)ctx;
+    (void)is;
+    return 1;
+}
+
+static void test_crl_numbers(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = add_issuer(s, "a"), b = add_issuer(s, "b"), n = 0;
+    for (int64_t i = 1; i <= 5; i++) {
+        assert_int_equal(vouch_store_issuer_next_crl_number(s, a, &n, err, sizeof err), OK);
+        assert_int_equal(n, i);
+    }
+    assert_int_equal(vouch_store_issuer_next_crl_number(s, b, &n, err, sizeof err), OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(vouch_store_issuer_next_crl_number(s, 777, &n, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_ISSUER);
+    assert_int_equal(vouch_store_issuer_next_crl_number(s, 0, &n, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_issuer_next_crl_number(s, a, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* a rolled-back group gives its number again: it was never used */
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    assert_int_equal(vouch_store_issuer_next_crl_number(s, a, &n, err, sizeof err), OK);
+    assert_int_equal(n, 6);
+    assert_int_equal(vouch_store_rollback(s, err, sizeof err), OK);
+    assert_int_equal(vouch_store_issuer_next_crl_number(s, a, &n, err, sizeof err), OK);
+    assert_int_equal(n, 6);
+    assert_int_equal(vouch_store_issuer_list(s, stop_at_first, NULL, err, sizeof err),
+                     VOUCH_STORE_E_STOPPED);
+    vouch_store_close(s);
+}
+
+/* ---- templates ------------------------------------------------------------ */
+
+static int collect_template_names(void *ctx, const vouch_store_template *t)
+{
+    char *buf = ctx;
+    strcat(buf, t->name);
+    strcat(buf, ",");
+    return 0;
+}
+
+static void test_templates(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    assert_int_equal(vouch_store_template_put(s, "device", "{\"validity_days\":365}", "admin",
+                                              err, sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_template_put(s, "admin", "{}", "admin", err, sizeof err), OK);
+    vouch_store_template t;
+    assert_int_equal(vouch_store_template_get(s, "device", &t, err, sizeof err), OK);
+    assert_string_equal(t.body, "{\"validity_days\":365}");
+    assert_int_equal(t.created_at, clock_now);
+    vouch_store_template_clear(&t);
+    clock_now += 50;
+    assert_int_equal(vouch_store_template_put(s, "device", "{\"validity_days\":30}", "admin",
+                                              err, sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_template_get(s, "device", &t, err, sizeof err), OK);
+    assert_string_equal(t.body, "{\"validity_days\":30}");
+    assert_int_equal(t.created_at, clock_now - 50);
+    assert_int_equal(t.updated_at, clock_now);
+    vouch_store_template_clear(&t);
+    char names[64] = "";
+    assert_int_equal(vouch_store_template_list(s, collect_template_names, names, err, sizeof err),
+                     OK);
+    assert_string_equal(names, "admin,device,");
+
+    assert_int_equal(vouch_store_template_put(s, "x", "{\"a\":", "admin", err, sizeof err),
+                     VOUCH_STORE_E_JSON);
+    assert_non_null(strstr(err, "line"));
+    assert_int_equal(vouch_store_template_put(s, "x", "[1,2]", "admin", err, sizeof err),
+                     VOUCH_STORE_E_JSON);
+    assert_int_equal(vouch_store_template_put(s, "x", "{\"a\":1,\"a\":2}", "admin", err,
+                                              sizeof err),
+                     VOUCH_STORE_E_JSON);
+    assert_int_equal(vouch_store_template_put(s, "x", NULL, "admin", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_template_put(s, NULL, "{}", "admin", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_template_get(s, "x", &t, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_template_get(s, "device", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+/* ---- certificates ------------------------------------------------------------ */
+
+static void test_cert_insert_get(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t is = add_issuer(s, "ca");
+    vouch_store_cert c, got;
+    uint8_t der[100];
+    make_cert(&c, is, 1, der, sizeof der);
+    int64_t id = 0;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", &id, err, sizeof err), OK);
+    assert_int_equal(vouch_store_cert_get(s, is, c.serial, 16, &got, err, sizeof err), OK);
+    assert_int_equal(got.id, id);
+    assert_int_equal(got.issuer_id, is);
+    assert_memory_equal(got.serial, c.serial, 16);
+    assert_string_equal(got.subject, "CN=device");
+    assert_string_equal(got.device_id, "dev-0");
+    assert_string_equal(got.template_name, "device");
+    assert_int_equal(got.status, VOUCH_CERT_ACTIVE);
+    assert_int_equal(got.der_len, sizeof der);
+    assert_memory_equal(got.der, der, sizeof der);
+    assert_int_equal(got.reason, -1);
+    assert_int_equal(got.revoked_at, 0);
+    assert_int_equal(got.renewed_from, 0);
+    assert_int_equal(got.seq, 1);
+    uint8_t fp[32];
+    memcpy(fp, got.sha256, 32);
+    vouch_store_cert_clear(&got);
+    assert_int_equal(vouch_store_cert_get_by_fingerprint(s, fp, &got, err, sizeof err), OK);
+    assert_int_equal(got.id, id);
+    vouch_store_cert_clear(&got);
+    assert_int_equal(vouch_store_cert_get_by_id(s, id, &got, err, sizeof err), OK);
+    assert_memory_equal(got.serial, c.serial, 16);
+    vouch_store_cert_clear(&got);
+
+    /* the same serial from another issuer is a different certificate */
+    int64_t other = add_issuer(s, "other");
+    make_cert(&c, other, 1, der, sizeof der);
+    der[50] = 7;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err), OK);
+
+    /* renewal links to its predecessor */
+    vouch_store_cert r;
+    uint8_t der2[90];
+    make_cert(&r, is, 2, der2, sizeof der2);
+    r.renewed_from = id;
+    int64_t rid = 0;
+    assert_int_equal(vouch_store_cert_insert(s, &r, "admin", &rid, err, sizeof err), OK);
+    assert_int_equal(vouch_store_cert_get_by_id(s, rid, &got, err, sizeof err), OK);
+    assert_int_equal(got.renewed_from, id);
+    assert_int_equal(got.seq, 3);
+    vouch_store_cert_clear(&got);
+
+    /* a certificate without device id or template */
+    make_cert(&r, is, 3, der2, sizeof der2);
+    der2[60] = 1;
+    r.device_id = NULL;
+    r.template_name = NULL;
+    assert_int_equal(vouch_store_cert_insert(s, &r, NULL, &rid, err, sizeof err), OK);
+    assert_int_equal(vouch_store_cert_get_by_id(s, rid, &got, err, sizeof err), OK);
+    assert_null(got.device_id);
+    assert_null(got.template_name);
+    vouch_store_cert_clear(&got);
+    vouch_store_close(s);
+}
+
+static void test_cert_insert_refusals(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t is = add_issuer(s, "ca");
+    vouch_store_cert c, got;
+    uint8_t der[100];
+    make_cert(&c, is, 1, der, sizeof der);
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err), OK);
+
+    /* duplicate serial for the same issuer, even with other content */
+    der[70] ^= 1;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_DUP_SERIAL);
+    assert_non_null(strstr(err, "a0a1a2a3"));
+    /* unknown issuer */
+    c.issuer_id = 99;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_ISSUER);
+    c.issuer_id = 0;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_ISSUER);
+    c.issuer_id = is;
+    /* unknown predecessor */
+    make_cert(&c, is, 2, der, sizeof der);
+    c.renewed_from = 4242;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_CERT);
+    c.renewed_from = -3;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    c.renewed_from = 0;
+    /* bad shapes */
+    c.serial_len = 0;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    c.serial_len = 21;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    c.serial_len = 16;
+    c.der_len = 0;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    c.der_len = sizeof der;
+    c.der = NULL;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    c.der = der;
+    c.subject = NULL;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    c.subject = "CN=x";
+    c.not_after = c.not_before - 1;
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    c.not_after = c.not_before + 10;
+    c.template_name = "";
+    assert_int_equal(vouch_store_cert_insert(s, &c, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_insert(s, NULL, "admin", NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* none of the refusals left anything behind */
+    vouch_store_counts cn;
+    assert_int_equal(vouch_store_cert_counts(s, &cn, err, sizeof err), OK);
+    assert_int_equal(cn.active, 1);
+
+    /* gets that find nothing */
+    uint8_t serial[16] = {9};
+    assert_int_equal(vouch_store_cert_get(s, is, serial, 16, &got, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_CERT);
+    assert_null(got._mem);
+    assert_int_equal(vouch_store_cert_get(s, 55, c.serial, 16, &got, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_CERT);
+    assert_int_equal(vouch_store_cert_get(s, is, serial, 0, &got, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_get(s, is, NULL, 16, &got, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_get_by_id(s, 999, &got, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_CERT);
+    assert_int_equal(vouch_store_cert_get_by_id(s, 0, &got, err, sizeof err), VOUCH_STORE_E_ARG);
+    uint8_t fp[32] = {0};
+    assert_int_equal(vouch_store_cert_get_by_fingerprint(s, fp, &got, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_CERT);
+    assert_int_equal(vouch_store_cert_get_by_fingerprint(s, NULL, &got, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+static int count_audit(void *ctx, const vouch_store_audit_entry *e)
+{
+    (void)e;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int last_audit(void *ctx, const vouch_store_audit_entry *e)
+{
+    char *out = ctx;
+    snprintf(out, 256, "%s|%s|%s|%s", e->actor, e->action, e->subject, e->details);
+    return 0;
+}
+
+static void test_revoke(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t is = add_issuer(s, "ca");
+    int64_t id1 = add_cert(s, is, 1);
+    add_cert(s, is, 2);
+    vouch_store_cert c;
+    assert_int_equal(vouch_store_cert_get_by_id(s, id1, &c, err, sizeof err), OK);
+    uint8_t serial[16];
+    memcpy(serial, c.serial, 16);
+    int64_t seq_before = c.seq;
+    vouch_store_cert_clear(&c);
+
+    clock_now += 100;
+    int audits = 0;
+    assert_int_equal(vouch_store_audit_list(s, 0, 0, count_audit, &audits, err, sizeof err), OK);
+    assert_int_equal(vouch_store_cert_revoke(s, is, serial, 16, 1, "alice", err, sizeof err), OK);
+    assert_int_equal(vouch_store_cert_get(s, is, serial, 16, &c, err, sizeof err), OK);
+    assert_int_equal(c.status, VOUCH_CERT_REVOKED);
+    assert_int_equal(c.revoked_at, clock_now);
+    assert_int_equal(c.reason, 1);
+    assert_true(c.seq > seq_before);
+    assert_int_equal(c.seq, 3); /* two inserts, then this revocation */
+    vouch_store_cert_clear(&c);
+    char last[256];
+    int audits2 = 0;
+    assert_int_equal(vouch_store_audit_list(s, 0, 0, count_audit, &audits2, err, sizeof err), OK);
+    assert_int_equal(audits2, audits + 1);
+    assert_int_equal(vouch_store_audit_list(s, (int64_t)audits, 1, last_audit, last, err,
+                                            sizeof err),
+                     OK);
+    assert_non_null(strstr(last, "alice|cert.revoke|issuer="));
+    assert_non_null(strstr(last, "\"reason\":1"));
+
+    /* double revocation, distinct error; nothing changes */
+    assert_int_equal(vouch_store_cert_revoke(s, is, serial, 16, 4, "bob", err, sizeof err),
+                     VOUCH_STORE_E_ALREADY_REVOKED);
+    assert_non_null(strstr(err, "already revoked"));
+    assert_int_equal(vouch_store_cert_get(s, is, serial, 16, &c, err, sizeof err), OK);
+    assert_int_equal(c.reason, 1);
+    vouch_store_cert_clear(&c);
+    /* unknown certificate, unknown issuer */
+    uint8_t other[16] = {1, 2, 3};
+    assert_int_equal(vouch_store_cert_revoke(s, is, other, 16, 1, "bob", err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_CERT);
+    assert_int_equal(vouch_store_cert_revoke(s, 77, serial, 16, 1, "bob", err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_CERT);
+    /* reasons RFC 5280 does not allow here */
+    int bad_reasons[] = {-1, 7, 8, 11, 1000};
+    for (size_t i = 0; i < sizeof bad_reasons / sizeof bad_reasons[0]; i++)
+        assert_int_equal(vouch_store_cert_revoke(s, is, other, 16, bad_reasons[i], "bob", err,
+                                                 sizeof err),
+                         VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_revoke(s, is, NULL, 16, 1, "bob", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_revoke(s, is, serial, 25, 1, "bob", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* failed attempts wrote no audit entries */
+    int audits3 = 0;
+    assert_int_equal(vouch_store_audit_list(s, 0, 0, count_audit, &audits3, err, sizeof err), OK);
+    assert_int_equal(audits3, audits2);
+    vouch_store_close(s);
+}
+
+/* ---- searches, cursors, plans ---------------------------------------------------- */
+
+#define NCERT 240
+
+typedef struct model {
+    int64_t id, issuer, not_after, issued_at, revoked_at;
+    int revoked;
+    char device[16], tmpl[16];
+} model;
+static model M[NCERT];
+
+static int matches(const model *m, const vouch_store_cert_filter *f, int64_t now)
+{
+    if (f->issuer_id && m->issuer != f->issuer_id)
+        return 0;
+    if (f->template_name && strcmp(m->tmpl, f->template_name) != 0)
+        return 0;
+    if (f->device_id && strcmp(m->device, f->device_id) != 0)
+        return 0;
+    if (f->issued_since && m->issued_at < f->issued_since)
+        return 0;
+    if (f->revoked_since && (!m->revoked || m->revoked_at < f->revoked_since))
+        return 0;
+    if (f->expiring_before && (m->revoked || m->not_after < now || m->not_after >= f->expiring_before))
+        return 0;
+    if (f->status == VOUCH_CERT_ACTIVE && (m->revoked || m->not_after < now))
+        return 0;
+    if (f->status == VOUCH_CERT_EXPIRED && (m->revoked || m->not_after >= now))
+        return 0;
+    if (f->status == VOUCH_CERT_REVOKED && !m->revoked)
+        return 0;
+    return 1;
+}
+
+typedef struct seen {
+    int n;
+    int64_t ids[NCERT + 10];
+    int64_t last_key;
+    int order_key; /* 0 id, 1 not_after, 2 issued_at, 3 revoked_at */
+} seen;
+
+static int collect(void *ctx, const vouch_store_cert *c)
+{
+    seen *sn = ctx;
+    assert_true(sn->n < NCERT + 10);
+    sn->ids[sn->n++] = c->id;
+    int64_t k = sn->order_key == 1 ? c->not_after : sn->order_key == 2 ? c->issued_at
+                : sn->order_key == 3 ? c->revoked_at : c->id;
+    assert_true(k >= sn->last_key); /* ascending in the index order */
+    sn->last_key = k;
+    assert_null(c->der); /* not asked for */
+    return 0;
+}
+
+static void check_filter_pages(vouch_store *s, const vouch_store_cert_filter *f, int order_key,
+                               unsigned page)
+{
+    seen sn;
+    memset(&sn, 0, sizeof sn);
+    sn.order_key = order_key;
+    sn.last_key = INT64_MIN;
+    vouch_store_cursor cur = {0};
+    int pages = 0;
+    while (!cur.done) {
+        int before = sn.n;
+        assert_int_equal(vouch_store_cert_search(s, f, &cur, page, 0, collect, &sn, err,
+                                                 sizeof err),
+                         OK);
+        assert_true(sn.n - before <= (int)page);
+        assert_true(++pages < 1000);
+    }
+    int expect = 0;
+    for (int i = 0; i < NCERT; i++)
+        if (matches(&M[i], f, clock_now)) {
+            expect++;
+            int found = 0;
+            for (int j = 0; j < sn.n; j++)
+                found += sn.ids[j] == M[i].id;
+            assert_int_equal(found, 1); /* exactly once across pages */
+        }
+    assert_int_equal(sn.n, expect);
+    uint64_t count = 0;
+    assert_int_equal(vouch_store_cert_count(s, f, &count, err, sizeof err), OK);
+    assert_int_equal(count, (uint64_t)expect);
+}
+
+static vouch_store *fill_model(int64_t *iss_a, int64_t *iss_b)
+{
+    vouch_store *s = open_new(NULL, 0);
+    *iss_a = add_issuer(s, "a");
+    *iss_b = add_issuer(s, "b");
+    static const char *const tmpls[] = {"device", "gateway", "server"};
+    int64_t base = clock_now;
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    for (int i = 0; i < NCERT; i++) {
+        vouch_store_cert c;
+        uint8_t der[40];
+        make_cert(&c, i % 3 ? *iss_a : *iss_b, (uint32_t)i, der, sizeof der);
+        model *m = &M[i];
+        m->issuer = c.issuer_id;
+        snprintf(m->device, sizeof m->device, "dev-%d", i % 17);
+        snprintf(m->tmpl, sizeof m->tmpl, "%s", tmpls[i % 3 == 0 ? 2 : i % 2]);
+        c.device_id = m->device;
+        c.template_name = m->tmpl;
+        /* many equal not_after values, so the cursor's id tiebreak matters */
+        m->not_after = base - 500 + (i % 20) * 100;
+        c.not_before = base - 1000;
+        c.not_after = m->not_after;
+        m->issued_at = base - 1000 + (i % 13) * 50;
+        c.issued_at = m->issued_at;
+        assert_int_equal(vouch_store_cert_insert(s, &c, "t", &m->id, err, sizeof err), OK);
+    }
+    assert_int_equal(vouch_store_commit(s, err, sizeof err), OK);
+    for (int i = 0; i < NCERT; i += 7) {
+        vouch_store_cert c;
+        uint8_t der[40];
+        make_cert(&c, M[i].issuer, (uint32_t)i, der, sizeof der);
+        clock_now = base + i % 5;
+        assert_int_equal(vouch_store_cert_revoke(s, c.issuer_id, c.serial, 16, 4, "t", err,
+                                                 sizeof err),
+                         OK);
+        M[i].revoked = 1;
+        M[i].revoked_at = clock_now;
+    }
+    clock_now = base;
+    return s;
+}
+
+static void test_search_pagination(void **state)
+{
+    (void)state;
+    int64_t a, b;
+    vouch_store *s = fill_model(&a, &b);
+    int64_t now = clock_now;
+    struct {
+        vouch_store_cert_filter f;
+        int order;
+    } cases[] = {
+        {{0}, 0},
+        {{.issuer_id = 0, .status = VOUCH_CERT_ACTIVE}, 1},
+        {{.status = VOUCH_CERT_EXPIRED}, 1},
+        {{.status = VOUCH_CERT_REVOKED}, 1},
+        {{.template_name = "gateway"}, 0},
+        {{.template_name = "none-such"}, 0},
+        {{.device_id = "dev-3"}, 0},
+        {{.expiring_before = now + 700}, 1},
+        {{.issued_since = now - 600}, 2},
+        {{.revoked_since = now + 2}, 3},
+        {{.issuer_id = 0}, 0},
+        {{.status = VOUCH_CERT_ACTIVE, .template_name = "device", .issuer_id = 0}, 0},
+        {{.expiring_before = now + 900, .template_name = "server"}, 1},
+        {{.device_id = "dev-5", .status = VOUCH_CERT_ACTIVE}, 0},
+        {{.issued_since = now - 800, .template_name = "device"}, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_filter_pages(s, &cases[i].f, cases[i].order, 7);
+        check_filter_pages(s, &cases[i].f, cases[i].order, 1);
+        check_filter_pages(s, &cases[i].f, cases[i].order, 1000);
+    }
+    vouch_store_cert_filter fa = {.issuer_id = a};
+    check_filter_pages(s, &fa, 0, 11);
+    vouch_store_cert_filter fb = {.issuer_id = b, .status = VOUCH_CERT_REVOKED};
+    check_filter_pages(s, &fb, 1, 3);
+
+    /* refusals */
+    vouch_store_cursor cur = {0};
+    seen sn;
+    memset(&sn, 0, sizeof sn);
+    vouch_store_cert_filter f = {0};
+    assert_int_equal(vouch_store_cert_search(s, &f, &cur, 0, 0, collect, &sn, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_search(s, &f, &cur, 10001, 0, collect, &sn, err,
+                                             sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_search(s, NULL, &cur, 5, 0, collect, &sn, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_search(s, &f, NULL, 5, 0, collect, &sn, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_search(s, &f, &cur, 5, 0, NULL, &sn, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    f.status = (vouch_cert_status)42;
+    assert_int_equal(vouch_store_cert_search(s, &f, &cur, 5, 0, collect, &sn, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    f.status = VOUCH_CERT_ANY;
+    f.device_id = "";
+    assert_int_equal(vouch_store_cert_search(s, &f, &cur, 5, 0, collect, &sn, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    f.device_id = NULL;
+    f.issuer_id = -4;
+    uint64_t count;
+    assert_int_equal(vouch_store_cert_count(s, &f, &count, err, sizeof err), VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+static void assert_no_scan(vouch_store *s, vouch_sq_query q, const vouch_store_cert_filter *f)
+{
+    char plan[2048];
+    assert_int_equal(vouch_store_sqlite_explain(s, q, f, plan, sizeof plan), OK);
+    assert_true(strlen(plan) > 0);
+    /* Every step on certificates is an index SEARCH; the only table ever
+     * read whole is cert_counts, one row per (template, status). */
+    for (const char *line = plan; *line;) {
+        const char *end = strchr(line, '\n');
+        if (strncmp(line, "SCAN", 4) == 0 && strncmp(line, "SCAN cert_counts", 16) != 0) {
+            fprintf(stderr, "query %d scans:\n%s", (int)q, plan);
+            fail();
+        }
+        line = end ? end + 1 : line + strlen(line);
+    }
+    assert_true(strstr(plan, "SEARCH") || strstr(plan, "cert_counts"));
+    assert_null(strstr(plan, "SCAN certificates"));
+}
+
+static void test_query_plans_never_scan(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    vouch_store_cert_filter filters[] = {
+        {0},
+        {.issuer_id = 1},
+        {.status = VOUCH_CERT_ACTIVE},
+        {.status = VOUCH_CERT_REVOKED},
+        {.status = VOUCH_CERT_EXPIRED},
+        {.template_name = "device"},
+        {.device_id = "dev-1"},
+        {.expiring_before = 5},
+        {.issued_since = 5},
+        {.revoked_since = 5},
+        {.issuer_id = 1, .status = VOUCH_CERT_ACTIVE, .template_name = "t", .device_id = "d",
+         .expiring_before = 1, .issued_since = 1, .revoked_since = 1},
+        {.issuer_id = 2, .template_name = "t", .issued_since = 3},
+        {.status = VOUCH_CERT_ACTIVE, .expiring_before = 9},
+    };
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        assert_no_scan(s, VOUCH_SQ_SEARCH, &filters[i]);
+        assert_no_scan(s, VOUCH_SQ_COUNT, &filters[i]);
+    }
+    for (int q = VOUCH_SQ_GET_SERIAL; q < VOUCH_SQ__COUNT; q++)
+        assert_no_scan(s, (vouch_sq_query)q, NULL);
+    /* The CRL listing reads only the covering index. */
+    char plan[1024];
+    assert_int_equal(vouch_store_sqlite_explain(s, VOUCH_SQ_LIST_REVOKED, NULL, plan, sizeof plan),
+                     OK);
+    assert_non_null(strstr(plan, "COVERING INDEX cert_crl"));
+    assert_int_equal(vouch_store_sqlite_explain(s, VOUCH_SQ__COUNT, NULL, plan, sizeof plan),
+                     VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+typedef struct crl_ctx {
+    int n;
+    uint8_t last[VOUCH_SERIAL_MAX];
+    size_t last_len;
+    int stop_after;
+} crl_ctx;
+
+static int crl_cb(void *ctx, const vouch_store_revoked *r)
+{
+    crl_ctx *c = ctx;
+    assert_int_equal(r->serial_len, 16);
+    if (c->n)
+        assert_true(memcmp(c->last, r->serial, 16) < 0); /* by serial */
+    memcpy(c->last, r->serial, 16);
+    assert_int_equal(r->reason, 4);
+    c->n++;
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static void test_list_revoked(void **state)
+{
+    (void)state;
+    int64_t a, b;
+    vouch_store *s = fill_model(&a, &b);
+    int expect_a = 0, expect_b = 0;
+    for (int i = 0; i < NCERT; i++)
+        if (M[i].revoked)
+            *(M[i].issuer == a ? &expect_a : &expect_b) += 1;
+    crl_ctx c = {0};
+    assert_int_equal(vouch_store_cert_list_revoked(s, a, crl_cb, &c, err, sizeof err), OK);
+    assert_int_equal(c.n, expect_a);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(vouch_store_cert_list_revoked(s, b, crl_cb, &c, err, sizeof err), OK);
+    assert_int_equal(c.n, expect_b);
+    memset(&c, 0, sizeof c);
+    c.stop_after = 2;
+    assert_int_equal(vouch_store_cert_list_revoked(s, a, crl_cb, &c, err, sizeof err),
+                     VOUCH_STORE_E_STOPPED);
+    assert_int_equal(c.n, 2);
+    /* an issuer with nothing revoked lists nothing; an unknown one is refused */
+    int64_t empty = add_issuer(s, "empty");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(vouch_store_cert_list_revoked(s, empty, crl_cb, &c, err, sizeof err), OK);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(vouch_store_cert_list_revoked(s, 999, crl_cb, &c, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_ISSUER);
+    assert_int_equal(vouch_store_cert_list_revoked(s, 0, crl_cb, &c, err, sizeof err),
+                     VOUCH_STORE_E_UNKNOWN_ISSUER);
+    assert_int_equal(vouch_store_cert_list_revoked(s, a, NULL, &c, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+typedef struct sync_ctx {
+    int n;
+    int64_t last_seq;
+    int64_t ids[NCERT * 2];
+} sync_ctx;
+
+static int sync_cb(void *ctx, const vouch_store_cert *c)
+{
+    sync_ctx *x = ctx;
+    assert_true(c->seq > x->last_seq);
+    assert_non_null(c->der); /* a mirror needs the certificate */
+    x->last_seq = c->seq;
+    x->ids[x->n++] = c->id;
+    return 0;
+}
+
+static void test_changes_since(void **state)
+{
+    (void)state;
+    int64_t a, b;
+    vouch_store *s = fill_model(&a, &b);
+    sync_ctx x;
+    memset(&x, 0, sizeof x);
+    int64_t cursor = 0, last = -1;
+    for (int guard = 0; guard < 100; guard++) {
+        int before = x.n;
+        assert_int_equal(vouch_store_cert_changes_since(s, cursor, 50, sync_cb, &x, &last, err,
+                                                        sizeof err),
+                         OK);
+        if (x.n == before) {
+            assert_int_equal(last, cursor); /* nothing new: cursor unchanged */
+            break;
+        }
+        cursor = last;
+    }
+    /* every certificate exactly once, in its latest state */
+    assert_int_equal(x.n, NCERT);
+    /* the revoked ones come last (their seq moved forward) */
+    int revoked = 0;
+    for (int i = 0; i < NCERT; i++)
+        revoked += M[i].revoked;
+    for (int i = NCERT - revoked; i < NCERT; i++) {
+        int found = 0;
+        for (int j = 0; j < NCERT; j++)
+            if (M[j].id == x.ids[i])
+                found = M[j].revoked;
+        assert_true(found);
+    }
+    /* a new revocation shows up after the cursor */
+    vouch_store_cert c;
+    uint8_t der[40];
+    make_cert(&c, M[1].issuer, 1, der, sizeof der);
+    assert_int_equal(vouch_store_cert_revoke(s, c.issuer_id, c.serial, 16, 1, "t", err,
+                                             sizeof err),
+                     OK);
+    x.n = 0;
+    assert_int_equal(vouch_store_cert_changes_since(s, cursor, 50, sync_cb, &x, &last, err,
+                                                    sizeof err),
+                     OK);
+    assert_int_equal(x.n, 1);
+    assert_int_equal(x.ids[0], M[1].id);
+    /* refusals */
+    assert_int_equal(vouch_store_cert_changes_since(s, -1, 50, sync_cb, &x, &last, err,
+                                                    sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_changes_since(s, 0, 0, sync_cb, &x, &last, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_changes_since(s, 0, 5, NULL, &x, &last, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_changes_since(s, 0, 5, sync_cb, &x, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+typedef struct tc_ctx {
+    vouch_store_counts sum;
+    int n;
+} tc_ctx;
+
+static int tmpl_counts_cb(void *ctx, const char *name, const vouch_store_counts *c)
+{
+    tc_ctx *t = ctx;
+    assert_non_null(name);
+    t->sum.active += c->active;
+    t->sum.revoked += c->revoked;
+    t->sum.expired += c->expired;
+    t->n++;
+    return 0;
+}
+
+static void test_counts(void **state)
+{
+    (void)state;
+    int64_t a, b;
+    vouch_store *s = fill_model(&a, &b);
+    vouch_store_counts cn, expect = {0};
+    for (int i = 0; i < NCERT; i++) {
+        if (M[i].revoked)
+            expect.revoked++;
+        else if (M[i].not_after < clock_now)
+            expect.expired++;
+        else
+            expect.active++;
+    }
+    assert_int_equal(vouch_store_cert_counts(s, &cn, err, sizeof err), OK);
+    assert_int_equal(cn.active, expect.active);
+    assert_int_equal(cn.revoked, expect.revoked);
+    assert_int_equal(cn.expired, expect.expired);
+    tc_ctx t;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(vouch_store_cert_counts_by_template(s, tmpl_counts_cb, &t, err, sizeof err),
+                     OK);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.sum.active, expect.active);
+    assert_int_equal(t.sum.revoked, expect.revoked);
+    assert_int_equal(t.sum.expired, expect.expired);
+    /* time passes: everything expires */
+    clock_now += 100000;
+    assert_int_equal(vouch_store_cert_counts(s, &cn, err, sizeof err), OK);
+    assert_int_equal(cn.active, 0);
+    assert_int_equal(cn.expired, expect.active + expect.expired);
+    clock_now -= 100000;
+    assert_int_equal(vouch_store_cert_counts(s, NULL, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_cert_counts_by_template(s, NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    vouch_store_close(s);
+}
+
+/* ---- transactions ------------------------------------------------------------- */
+
+static void test_transactions(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int64_t is = add_issuer(s, "ca");
+    assert_int_equal(vouch_store_commit(s, err, sizeof err), VOUCH_STORE_E_TXN);
+    assert_int_equal(vouch_store_rollback(s, err, sizeof err), VOUCH_STORE_E_TXN);
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), VOUCH_STORE_E_TXN);
+    add_cert(s, is, 1);
+    add_cert(s, is, 2);
+    /* a failing write inside the group is undone alone */
+    vouch_store_cert c;
+    uint8_t der[80];
+    make_cert(&c, is, 1, der, sizeof der);
+    assert_int_equal(vouch_store_cert_insert(s, &c, "t", NULL, err, sizeof err),
+                     VOUCH_STORE_E_DUP_SERIAL);
+    add_cert(s, is, 3);
+    assert_int_equal(vouch_store_commit(s, err, sizeof err), OK);
+    vouch_store_counts cn;
+    assert_int_equal(vouch_store_cert_counts(s, &cn, err, sizeof err), OK);
+    assert_int_equal(cn.active, 3);
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    assert_int_equal(rep.entries, 4); /* issuer + 3 issuances */
+
+    /* rollback discards certificates and their audit entries */
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    add_cert(s, is, 4);
+    assert_int_equal(vouch_store_rollback(s, err, sizeof err), OK);
+    assert_int_equal(vouch_store_cert_counts(s, &cn, err, sizeof err), OK);
+    assert_int_equal(cn.active, 3);
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    assert_int_equal(rep.entries, 4);
+
+    /* closing with an open group rolls it back */
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    add_cert(s, is, 5);
+    vouch_store_close(s);
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    /* the real clock is far past these certificates: all expired */
+    assert_int_equal(vouch_store_cert_counts(s, &cn, err, sizeof err), OK);
+    assert_int_equal(cn.active + cn.expired, 3);
+    assert_int_equal(cn.expired, 3);
+    vouch_store_set_clock(s, test_clock, NULL);
+    assert_int_equal(vouch_store_cert_counts(s, &cn, err, sizeof err), OK);
+    assert_int_equal(cn.active, 3);
+
+    /* a second connection waits for the writer, then gives up with E_BUSY */
+    vouch_store *s2 = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s2, err, sizeof err), OK);
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 0);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) & 0xff, SQLITE_BUSY);
+    sqlite3_close(db);
+    /* readers are not blocked by the writer (WAL) */
+    assert_int_equal(vouch_store_cert_counts(s2, &cn, err, sizeof err), OK);
+    assert_int_equal(vouch_store_rollback(s, err, sizeof err), OK);
+    vouch_store_close(s2);
+    vouch_store_close(s);
+}
+
+/* ---- tokens ---------------------------------------------------------------------- */
+
+static int count_tokens(void *ctx, const vouch_store_token_info *t)
+{
+    int *n = ctx;
+    n[0]++;
+    n[1] += t->revoked;
+    return 0;
+}
+
+static void test_tokens(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    char tok[VOUCH_TOKEN_LEN + 1], tok2[VOUCH_TOKEN_LEN + 1], name[64];
+    int64_t id = 0, id2 = 0, got = 0;
+    assert_int_equal(vouch_store_token_create(s, "ops", "init", tok, &id, err, sizeof err), OK);
+    assert_int_equal(strlen(tok), VOUCH_TOKEN_LEN);
+    for (size_t i = 0; i < VOUCH_TOKEN_LEN; i++)
+        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                               tok[i]));
+    assert_int_equal(vouch_store_token_create(s, "ci", "init", tok2, &id2, err, sizeof err), OK);
+    assert_string_not_equal(tok, tok2);
+
+    assert_int_equal(vouch_store_token_verify(s, tok, &got, name, sizeof name, err, sizeof err),
+                     OK);
+    assert_int_equal(got, id);
+    assert_string_equal(name, "ops");
+    assert_int_equal(vouch_store_token_verify(s, tok2, &got, NULL, 0, err, sizeof err), OK);
+    assert_int_equal(got, id2);
+
+    /* wrong tokens */
+    char wrong[VOUCH_TOKEN_LEN + 1];
+    memcpy(wrong, tok, sizeof wrong);
+    wrong[5] = wrong[5] == 'A' ? 'B' : 'A';
+    assert_int_equal(vouch_store_token_verify(s, wrong, &got, name, sizeof name, err, sizeof err),
+                     VOUCH_STORE_E_TOKEN_INVALID);
+    assert_int_equal(got, 0);
+    assert_string_equal(name, "");
+    wrong[VOUCH_TOKEN_LEN - 1] = 0; /* a prefix */
+    memcpy(wrong, tok, VOUCH_TOKEN_LEN - 1);
+    assert_int_equal(vouch_store_token_verify(s, wrong, &got, NULL, 0, err, sizeof err),
+                     VOUCH_STORE_E_TOKEN_INVALID);
+    assert_int_equal(vouch_store_token_verify(s, "", &got, NULL, 0, err, sizeof err),
+                     VOUCH_STORE_E_TOKEN_INVALID);
+    assert_int_equal(vouch_store_token_verify(s, NULL, &got, NULL, 0, err, sizeof err),
+                     VOUCH_STORE_E_TOKEN_INVALID);
+    char big[5000];
+    memset(big, 'A', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    assert_int_equal(vouch_store_token_verify(s, big, &got, NULL, 0, err, sizeof err),
+                     VOUCH_STORE_E_TOKEN_INVALID);
+
+    /* revocation */
+    assert_int_equal(vouch_store_token_revoke(s, id, "admin", err, sizeof err), OK);
+    assert_int_equal(vouch_store_token_verify(s, tok, &got, NULL, 0, err, sizeof err),
+                     VOUCH_STORE_E_TOKEN_REVOKED);
+    assert_int_equal(got, 0);
+    assert_int_equal(vouch_store_token_verify(s, tok2, &got, NULL, 0, err, sizeof err), OK);
+    assert_int_equal(vouch_store_token_revoke(s, id, "admin", err, sizeof err),
+                     VOUCH_STORE_E_TOKEN_REVOKED);
+    assert_int_equal(vouch_store_token_revoke(s, 999, "admin", err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_token_revoke(s, 0, "admin", err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    /* names are unique; the failed create hands out no token */
+    char tok3[VOUCH_TOKEN_LEN + 1];
+    assert_int_equal(vouch_store_token_create(s, "ops", "init", tok3, NULL, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_string_equal(tok3, "");
+    assert_int_equal(vouch_store_token_create(s, "", "init", tok3, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_token_create(s, "x", "init", NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    int n[2] = {0, 0};
+    assert_int_equal(vouch_store_token_list(s, count_tokens, n, err, sizeof err), OK);
+    assert_int_equal(n[0], 2);
+    assert_int_equal(n[1], 1);
+    vouch_store_close(s);
+
+    /* only the hash is stored */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM api_tokens WHERE hash = ? "
+                                        "OR CAST(hash AS TEXT) = ? OR name = ?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, tok2, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tok2, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, tok2, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT length(hash) FROM api_tokens", -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        assert_int_equal(sqlite3_column_int(st, 0), 32);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* ---- audit chain ------------------------------------------------------------------ */
+
+static vouch_store *audit_fixture(char *path, size_t size)
+{
+    vouch_store *s = open_new(path, size);
+    int64_t is = add_issuer(s, "ca"); /* seq 1 */
+    for (uint32_t i = 0; i < 5; i++)   /* seq 2..6 */
+        add_cert(s, is, i);
+    int64_t seq = 0;
+    assert_int_equal(vouch_store_audit_append(s, "admin", "config.change", "listen",
+                                              "{\"port\":8443}", &seq, err, sizeof err),
+                     OK);
+    assert_int_equal(seq, 7);
+    return s;
+}
+
+static void test_audit_intact_and_append_refusals(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = audit_fixture(path, sizeof path);
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_INTACT);
+    assert_int_equal(rep.entries, 7);
+    assert_int_equal(rep.head_seq, 7);
+    /* refusals */
+    assert_int_equal(vouch_store_audit_append(s, "a", "x", "s", "not json", NULL, err, sizeof err),
+                     VOUCH_STORE_E_JSON);
+    assert_int_equal(vouch_store_audit_append(s, "a", "x", "s", "42", NULL, err, sizeof err),
+                     VOUCH_STORE_E_JSON);
+    assert_int_equal(vouch_store_audit_append(s, "a", NULL, "s", NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_audit_append(s, "a", "", "s", NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_audit_append(s, "a\nb", "x", "s", NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_audit_verify(s, NULL, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_audit_list(s, -1, 0, count_audit, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_audit_list(s, 0, 0, NULL, NULL, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* defaults: NULL details and subject */
+    assert_int_equal(vouch_store_audit_append(s, NULL, "ping", NULL, NULL, NULL, err, sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    assert_int_equal(rep.entries, 8);
+    vouch_store_close(s);
+    /* the database itself refuses updates and deletes of the log */
+    assert_int_not_equal(raw_exec_rc(path, "UPDATE audit_log SET actor = 'eve' WHERE seq = 3"),
+                         SQLITE_OK);
+    assert_int_not_equal(raw_exec_rc(path, "DELETE FROM audit_log WHERE seq = 3"), SQLITE_OK);
+}
+
+static vouch_store_rc verify_file(const char *path, vouch_store_audit_report *rep)
+{
+    vouch_store *s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    vouch_store_rc rc = vouch_store_audit_verify(s, rep, err, sizeof err);
+    vouch_store_close(s);
+    return rc;
+}
+
+#define UNLOCK "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
+
+static void test_audit_detects_changed_entry(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store_close(audit_fixture(path, sizeof path));
+    raw_exec(path, UNLOCK "UPDATE audit_log SET actor = 'eve' WHERE seq = 4");
+    vouch_store_audit_report rep;
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_CHANGED);
+    assert_int_equal(rep.bad_seq, 4);
+    assert_int_equal(rep.entries, 3);
+    assert_non_null(strstr(err, "audit entry 4"));
+    /* details and time are covered too */
+    vouch_store_close(audit_fixture(path, sizeof path));
+    raw_exec(path, UNLOCK "UPDATE audit_log SET details = '{}' WHERE seq = 6");
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_CHANGED);
+    assert_int_equal(rep.bad_seq, 6);
+    vouch_store_close(audit_fixture(path, sizeof path));
+    raw_exec(path, UNLOCK "UPDATE audit_log SET time = time + 1 WHERE seq = 1");
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.bad_seq, 1);
+}
+
+static void test_audit_detects_removed_entry(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store_close(audit_fixture(path, sizeof path));
+    raw_exec(path, UNLOCK "DELETE FROM audit_log WHERE seq = 3");
+    vouch_store_audit_report rep;
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_REMOVED);
+    assert_int_equal(rep.bad_seq, 3);
+    assert_non_null(strstr(err, "removed"));
+    /* the first one */
+    vouch_store_close(audit_fixture(path, sizeof path));
+    raw_exec(path, UNLOCK "DELETE FROM audit_log WHERE seq = 1");
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_REMOVED);
+    assert_int_equal(rep.bad_seq, 1);
+    /* the last one: the head record disagrees */
+    vouch_store_close(audit_fixture(path, sizeof path));
+    raw_exec(path, UNLOCK "DELETE FROM audit_log WHERE seq = 7");
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_TRUNCATED);
+    assert_int_equal(rep.bad_seq, 7);
+}
+
+static void test_audit_detects_reorder_and_rehash(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store_close(audit_fixture(path, sizeof path));
+    /* swap two entries' contents (seq stays in place): hashes no longer fit */
+    raw_exec(path, UNLOCK
+             "UPDATE audit_log SET seq = 100 WHERE seq = 3;"
+             "UPDATE audit_log SET seq = 3 WHERE seq = 4;"
+             "UPDATE audit_log SET seq = 4 WHERE seq = 100;");
+    vouch_store_audit_report rep;
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.bad_seq, 3);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_CHANGED);
+
+    /* an entry re-hashed consistently but without the right prev_hash */
+    vouch_store_close(audit_fixture(path, sizeof path));
+    /* make entry 5's prev_hash point at entry 3 and fix its own hash: the
+     * forger can compute hashes, but not hide the broken link */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, UNLOCK, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT time, actor, action, subject, details, "
+                                        "(SELECT hash FROM audit_log WHERE seq = 3) "
+                                        "FROM audit_log WHERE seq = 5",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    /* recompute with the store's own canonical encoding */
+    uint8_t prev[32], h[32];
+    memcpy(prev, sqlite3_column_blob(st, 5), 32);
+    assert_int_equal(vouch_store_audit_hash(5, sqlite3_column_int64(st, 0),
+                                            (const char *)sqlite3_column_text(st, 1),
+                                            (const char *)sqlite3_column_text(st, 2),
+                                            (const char *)sqlite3_column_text(st, 3),
+                                            (const char *)sqlite3_column_text(st, 4), prev, h),
+                     0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "UPDATE audit_log SET prev_hash = ?, hash = ? "
+                                            "WHERE seq = 5",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, prev, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(verify_file(path, &rep), VOUCH_STORE_E_AUDIT_BROKEN);
+    assert_int_equal(rep.problem, VOUCH_AUDIT_RELINKED);
+    assert_int_equal(rep.bad_seq, 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_creates_schema_wal),
+        cmocka_unit_test(test_open_bad_arguments),
+        cmocka_unit_test(test_open_garbage_file),
+        cmocka_unit_test(test_open_truncated_header),
+        cmocka_unit_test(test_damaged_pages_reported),
+        cmocka_unit_test(test_open_foreign_database),
+        cmocka_unit_test(test_open_newer_schema_refused),
+        cmocka_unit_test(test_null_store_everywhere),
+        cmocka_unit_test(test_strerror_distinct),
+        cmocka_unit_test(test_issuers),
+        cmocka_unit_test(test_crl_numbers),
+        cmocka_unit_test(test_templates),
+        cmocka_unit_test(test_cert_insert_get),
+        cmocka_unit_test(test_cert_insert_refusals),
+        cmocka_unit_test(test_revoke),
+        cmocka_unit_test(test_search_pagination),
+        cmocka_unit_test(test_query_plans_never_scan),
+        cmocka_unit_test(test_list_revoked),
+        cmocka_unit_test(test_changes_since),
+        cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_audit_intact_and_append_refusals),
+        cmocka_unit_test(test_audit_detects_changed_entry),
+        cmocka_unit_test(test_audit_detects_removed_entry),
+        cmocka_unit_test(test_audit_detects_reorder_and_rehash),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
