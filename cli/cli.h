@@ -32,6 +32,8 @@ typedef struct cli_group {
 } cli_group;
 
 int cmd_se_main(int argc, char **argv);
+int cmd_ca_main(int argc, char **argv);
+int cmd_audit_main(int argc, char **argv);
 
 /* ---- messages ------------------------------------------------------------ */
 /* "vouch: <fmt>\n" on stderr; returns `code`. */
@@ -51,6 +53,9 @@ typedef struct cli_help {
     int invalid_exit;
 } cli_help;
 void cli_print_help(const cli_help *h, const char *extra);
+/* The same with the group's own EXIT STATUS section (`status`: its lines,
+ * indented) instead of the secure element's. */
+void cli_print_help_status(const cli_help *h, const char *extra, const char *status);
 
 /* ---- options --------------------------------------------------------------
  * Long options only ("--name value" or "--name=value"), plus -h for --help.

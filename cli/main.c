@@ -11,6 +11,8 @@
 static const cli_group groups[] = {
     {"se", "talk to a secure element: keys, signatures, zones, counters, lifecycle",
      cmd_se_main},
+    {"ca", "run the certificate authority: init, add-issuer, list, export", cmd_ca_main},
+    {"audit", "check the CA's hash-chained audit log", cmd_audit_main},
 };
 #define N_GROUPS (sizeof groups / sizeof groups[0])
 
@@ -25,9 +27,9 @@ static void usage(FILE *f)
                "    'vouch <group> <command> --help' describes one.\n\n"
                "OPTIONS\n    --help, -h   print this help and exit\n"
                "    --version    print the version and exit\n\n"
-               "EXIT STATUS\n    0 success, 1 signature invalid, 2 usage error, 3 the secure "
-               "element\n    refused, 4 communication failure, 5 local file error "
-               "(docs/cli.md).\n\n"
+               "EXIT STATUS\n    0 success, 1 signature invalid or audit chain broken, 2 usage "
+               "error,\n    3 refused (by the secure element or the CA), 4 communication "
+               "failure,\n    5 local file error (docs/cli.md).\n\n"
                "EXAMPLE\n    vouch se --se unix:/run/vouch-se.sock info\n");
 }
 

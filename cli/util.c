@@ -56,6 +56,17 @@ void cli_print_help(const cli_help *h, const char *extra)
         printf("\nEXAMPLE\n%s", h->example);
 }
 
+void cli_print_help_status(const cli_help *h, const char *extra, const char *status)
+{
+    printf("NAME\n    vouch %s - %s\n\nSYNOPSIS\n%s\n\n%s\n", h->cmd, h->summary, h->synopsis,
+           h->body);
+    if (extra)
+        printf("%s\n", extra);
+    printf("EXIT STATUS\n%s", status);
+    if (h->example)
+        printf("\nEXAMPLE\n%s", h->example);
+}
+
 /* ---- options --------------------------------------------------------------- */
 cli_opt *cli_find(cli_opt *t, const char *name)
 {
