@@ -93,4 +93,13 @@ else
     echo "device key changed across restart" >&2; exit 1
 fi
 
+step "A certificate authority for the fleet (vouch ca)"
+run "$BIN/vouch" ca init --data "$WORK/ca" --org "Demo Devices"
+run "$BIN/vouch" ca add-issuer --data "$WORK/ca" --name meters
+run "$BIN/vouch" ca list --data "$WORK/ca"
+"$BIN/vouch" ca export --data "$WORK/ca" --name root --out "$WORK/root.pem"
+"$BIN/vouch" ca export --data "$WORK/ca" --name meters --out "$WORK/meters.pem"
+run openssl verify -CAfile "$WORK/root.pem" "$WORK/meters.pem"
+run "$BIN/vouch" audit verify --data "$WORK/ca"
+
 step "Demo complete"
