@@ -9,7 +9,7 @@ PKGS=(
   libssl-dev openssl
   libevent-dev libjansson-dev libcbor-dev libsqlite3-dev
   libcmocka-dev
-  python3 procps util-linux psmisc
+  python3 procps util-linux psmisc curl
 )
 
 missing=()

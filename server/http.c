@@ -1,0 +1,249 @@
+/*
+ * vouchd HTTP layer: routing, limits, JSON responses and errors, bearer
+ * authentication. See http.h and docs/api.md.
+ */
+#include "server/http.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+
+/* ---- logging and responses ------------------------------------------------- */
+
+void vouchd_log(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vouchd: %s\n", line);
+}
+
+static void send_text(struct evhttp_request *req, int status, const char *text, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evbuffer *b = evbuffer_new();
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    if (!b) {
+        evhttp_send_error(req, 500, NULL); /* nothing better left to do */
+        return;
+    }
+    if (evbuffer_add(b, text, len) != 0 || evbuffer_add(b, "\n", 1) != 0) {
+        evbuffer_free(b);
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+}
+
+/* Last resort when jansson cannot allocate: a fixed body. */
+static const char oom_body[] =
+    "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+
+void vouchd_send_json(struct evhttp_request *req, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!s) {
+        vouchd_log("out of memory building a response");
+        send_text(req, 500, oom_body, sizeof oom_body - 1);
+        return;
+    }
+    send_text(req, status, s, strlen(s));
+    free(s);
+}
+
+void vouchd_send_error(struct evhttp_request *req, int status, const char *code,
+                       const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* json_pack checks UTF-8; a message built from client input that is not
+     * valid UTF-8 makes it fail, and the generic text goes out instead. */
+    json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    if (!e)
+        e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", "request refused");
+    vouchd_send_json(req, status, e);
+}
+
+void vouchd_send_store_error(struct evhttp_request *req, vouch_store_rc rc, const char *what,
+                             const char *err)
+{
+    vouchd_log("%s: %s", what, err && *err ? err : vouch_store_strerror(rc));
+    if (rc == VOUCH_STORE_E_BUSY)
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE,
+                          "the database is busy; try again shortly");
+    else
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "%s failed (see the server log)", what);
+}
+
+/* ---- authentication ---------------------------------------------------------- */
+
+static int token68_char(int c)
+{
+    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' ||
+           c == '/' || c == '=';
+}
+
+#define AUTH_REALM "Bearer realm=\"vouch\""
+
+static void deny(struct evhttp_request *req, int invalid)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (invalid) {
+        evhttp_add_header(h, "WWW-Authenticate", AUTH_REALM ", error=\"invalid_token\"");
+        /* One message for malformed, unknown and revoked tokens: the answer
+         * never tells which tokens exist. */
+        vouchd_send_error(req, 401, VOUCHD_E_INVALID_TOKEN,
+                          "the bearer token is not valid");
+    } else {
+        evhttp_add_header(h, "WWW-Authenticate", AUTH_REALM);
+        vouchd_send_error(req, 401, VOUCHD_E_UNAUTHORIZED,
+                          "this call needs an 'Authorization: Bearer <token>' header");
+    }
+}
+
+/* 0 and *caller filled when the request carries a valid token; otherwise
+ * the 401 (or 500/503) has been sent and -1 is returned. */
+static int authenticate(struct evhttp_request *req, vouchd_worker *w, vouchd_caller *caller)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    char tok[VOUCHD_MAX_TOKEN + 1], err[256] = "";
+    size_t n = 0;
+    memset(caller, 0, sizeof *caller);
+    if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
+        deny(req, 0);
+        return -1;
+    }
+    h += 6;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    while (h[n] && token68_char((unsigned char)h[n]))
+        n++;
+    const char *tail = h + n;
+    while (*tail == ' ' || *tail == '\t')
+        tail++;
+    if (n == 0 || n > VOUCHD_MAX_TOKEN || *tail) {
+        deny(req, 1);
+        return -1;
+    }
+    memcpy(tok, h, n);
+    tok[n] = '\0';
+    vouch_store_rc rc = vouch_store_token_verify(w->store, tok, &caller->token_id,
+                                                 caller->token_name, sizeof caller->token_name,
+                                                 err, sizeof err);
+    OPENSSL_cleanse(tok, sizeof tok);
+    if (rc == VOUCH_STORE_E_TOKEN_INVALID || rc == VOUCH_STORE_E_TOKEN_REVOKED) {
+        deny(req, 1);
+        return -1;
+    }
+    if (rc != VOUCH_STORE_OK) {
+        vouchd_send_store_error(req, rc, "token check", err);
+        return -1;
+    }
+    snprintf(caller->actor, sizeof caller->actor, "token:%s", caller->token_name);
+    return 0;
+}
+
+/* ---- routes --------------------------------------------------------------------- */
+
+static void h_healthz(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
+                      const char *rest)
+{
+    vouchd_send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+#define M_GET (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
+
+typedef struct route {
+    const char *path; /* exact path; or, with prefix set, a prefix ending in '/' */
+    int prefix;       /* the rest is one non-empty path segment */
+    int auth;         /* needs a bearer token */
+    int methods;      /* EVHTTP_REQ_* allowed */
+    const char *allow;
+    vouchd_handler handler;
+} route;
+
+static const route routes[] = {
+    {"/healthz", 0, 0, M_GET, "GET, HEAD", h_healthz},
+    {"/v1/issuers", 0, 1, M_GET, "GET, HEAD", vouchd_h_issuers_list},
+    {"/v1/issuers/", 1, 1, M_GET, "GET, HEAD", vouchd_h_issuers_get},
+};
+
+static const route *find_route(const char *path, const char **rest)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const route *r = &routes[i];
+        size_t n = strlen(r->path);
+        if (!r->prefix && strcmp(path, r->path) == 0) {
+            *rest = "";
+            return r;
+        }
+        if (r->prefix && strncmp(path, r->path, n) == 0 && path[n] &&
+            !strchr(path + n, '/')) {
+            *rest = path + n;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static int is_api_path(const char *path)
+{
+    return strcmp(path, "/v1") == 0 || strncmp(path, "/v1/", 4) == 0;
+}
+
+void vouchd_http_dispatch(struct evhttp_request *req, void *arg)
+{
+    vouchd_worker *w = arg;
+    vouchd_caller caller;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    const char *rest = "";
+
+    if (!path || path[0] != '/') {
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "the request target is not a path");
+        return;
+    }
+    size_t body = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    if (body > VOUCHD_MAX_BODY) {
+        vouchd_send_error(req, 413, VOUCHD_E_TOO_LARGE,
+                          "the request body is %zu bytes; the limit is %d", body,
+                          VOUCHD_MAX_BODY);
+        return;
+    }
+    const route *r = find_route(path, &rest);
+    /* Under /v1/ the token is checked before anything else, so that an
+     * unauthenticated caller learns nothing, not even which paths exist. */
+    if ((r && r->auth) || (!r && is_api_path(path))) {
+        if (authenticate(req, w, &caller) != 0)
+            return;
+    } else {
+        memset(&caller, 0, sizeof caller);
+    }
+    if (!r) {
+        vouchd_send_error(req, 404, VOUCHD_E_NOT_FOUND, "no such resource");
+        return;
+    }
+    if (!(evhttp_request_get_command(req) & r->methods)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->allow);
+        vouchd_send_error(req, 405, VOUCHD_E_METHOD, "this resource allows %s", r->allow);
+        return;
+    }
+    r->handler(req, w, &caller, rest);
+}

@@ -1,0 +1,98 @@
+/*
+ * vouchd HTTP layer: the per-thread worker, routing, JSON responses, JSON
+ * errors and bearer-token authentication. Handlers live in handlers_*.c and
+ * are listed in the route table in http.c.
+ *
+ * Every response body is JSON (application/json), errors included:
+ *   {"error": {"code": "not_found", "message": "no issuer named 'x'"}}
+ * The codes are the VOUCHD_E_* strings below; docs/api.md lists them.
+ *
+ * Threads: each worker thread owns one event base, one evhttp and one store
+ * connection; a request is handled entirely on the thread that accepted its
+ * connection, so handlers never lock anything.
+ */
+#ifndef VOUCHD_HTTP_H
+#define VOUCHD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "store/store.h"
+
+/* Limits (docs/api.md, "Limits"). */
+#define VOUCHD_MAX_BODY (64 * 1024)           /* API limit: larger bodies get a JSON 413 */
+#define VOUCHD_MAX_BODY_HARD (1024 * 1024)    /* transport limit: libevent refuses (413) */
+#define VOUCHD_MAX_HEADERS (16 * 1024)        /* request line + headers */
+#define VOUCHD_TIMEOUT_S 30                   /* read/write inactivity per connection */
+#define VOUCHD_MAX_TOKEN 256                  /* longest bearer token looked at */
+
+/* Error codes (the "code" member of an error body). */
+#define VOUCHD_E_BAD_REQUEST "bad_request"              /* 400 */
+#define VOUCHD_E_UNAUTHORIZED "unauthorized"            /* 401: no credentials */
+#define VOUCHD_E_INVALID_TOKEN "invalid_token"          /* 401: bad, unknown or revoked token */
+#define VOUCHD_E_NOT_FOUND "not_found"                  /* 404 */
+#define VOUCHD_E_METHOD "method_not_allowed"            /* 405 */
+#define VOUCHD_E_TOO_LARGE "payload_too_large"          /* 413 */
+#define VOUCHD_E_INTERNAL "internal"                    /* 500 */
+#define VOUCHD_E_UNAVAILABLE "unavailable"              /* 503: database busy */
+
+/* Server-wide settings, read-only once the workers run. */
+typedef struct vouchd_config {
+    const char *data_dir;
+    const char *public_url;
+    int tls;
+} vouchd_config;
+
+/* One worker thread's state. */
+typedef struct vouchd_worker {
+    int index;
+    const vouchd_config *cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    vouch_store *store;
+    struct evconnlistener *listener; /* owned by http */
+    struct event *accept_resume;     /* re-enables the listener after an accept error */
+    long long accept_warned;         /* time of the last accept-error log line */
+} vouchd_worker;
+
+/* The authenticated caller of a /v1/ request. */
+typedef struct vouchd_caller {
+    int64_t token_id;
+    char token_name[129];
+    char actor[160]; /* "token:<name>", for the audit log */
+} vouchd_caller;
+
+/* evhttp's general callback: limits, routing, auth, method checks. */
+void vouchd_http_dispatch(struct evhttp_request *req, void *worker);
+
+/* Send body (reference stolen, may be NULL = out of memory → 500) as
+ * application/json with status. */
+void vouchd_send_json(struct evhttp_request *req, int status, json_t *body);
+
+/* Send {"error": {"code", "message"}} with status. */
+void vouchd_send_error(struct evhttp_request *req, int status, const char *code,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The JSON error for a failed store call: 503 when busy, 500 otherwise
+ * (details go to the log, not to the client). */
+void vouchd_send_store_error(struct evhttp_request *req, vouch_store_rc rc, const char *what,
+                             const char *err);
+
+/* Logging to stderr with a "vouchd: " prefix. */
+void vouchd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- handlers (handlers_*.c) ------------------------------------------------ */
+
+/* rest: the path after the route's prefix ("" for an exact match). */
+typedef void (*vouchd_handler)(struct evhttp_request *req, vouchd_worker *w,
+                               const vouchd_caller *caller, const char *rest);
+
+void vouchd_h_issuers_list(struct evhttp_request *req, vouchd_worker *w,
+                           const vouchd_caller *caller, const char *rest);
+void vouchd_h_issuers_get(struct evhttp_request *req, vouchd_worker *w,
+                          const vouchd_caller *caller, const char *rest);
+
+#endif
