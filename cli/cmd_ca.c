@@ -46,11 +46,11 @@
 #include "store/store.h"
 
 #define MASTER_KEY_LEN 32
-/* HKDF-SHA256(IKM = master.key, salt = none, info = PASS_INFO, L = 32); the
- * passphrase is the 64 lowercase hex digits of the output, so that
- * `openssl pkey -passin pass:...` can read the stored keys (docs/cli.md). */
-#define PASS_INFO "vouch ca key passphrase v1"
-#define PASS_LEN 64
+/* The CA key passphrase: vouch_pki_ca_passphrase (HKDF-SHA256 of master.key,
+ * as 64 lowercase hex digits, so `openssl pkey -passin pass:...` can read
+ * the stored keys; docs/cli.md). */
+#define PASS_LEN VOUCH_PKI_CA_PASS_LEN
+#define PASS_INFO "vouch ca key passphrase v1" /* for the help text only */
 #define DAYS_MAX 36500
 #define ROOT_NAME "root"
 #define DEFAULT_NAME "default"
@@ -238,33 +238,13 @@ static X509 *cert_parse(const uint8_t *der, size_t len)
 /* ---- the master key and the passphrase ---------------------------------------- */
 static int derive_pass(const uint8_t mk[MASTER_KEY_LEN], uint8_t pass[PASS_LEN])
 {
-    uint8_t okm[32];
-    int ok = 0;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    if (kc) {
-        OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)mk, MASTER_KEY_LEN),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)PASS_INFO,
-                                              sizeof PASS_INFO - 1),
-            OSSL_PARAM_construct_end()};
-        ok = EVP_KDF_derive(kc, okm, sizeof okm, params) == 1;
-    }
-    EVP_KDF_CTX_free(kc);
-    EVP_KDF_free(kdf);
-    if (ok) {
-        static const char hx[] = "0123456789abcdef";
-        for (size_t i = 0; i < sizeof okm; i++) {
-            pass[2 * i] = (uint8_t)hx[okm[i] >> 4];
-            pass[2 * i + 1] = (uint8_t)hx[okm[i] & 15];
-        }
-    }
-    OPENSSL_cleanse(okm, sizeof okm);
-    if (!ok) {
-        ERR_clear_error();
+    char hex[VOUCH_PKI_CA_PASS_LEN + 1];
+    vouch_pki_rc rc = vouch_pki_ca_passphrase(mk, MASTER_KEY_LEN, hex, sizeof hex);
+    if (rc == VOUCH_PKI_OK)
+        memcpy(pass, hex, PASS_LEN);
+    OPENSSL_cleanse(hex, sizeof hex);
+    if (rc != VOUCH_PKI_OK)
         return cli_err(CLI_FILE, "cannot derive the CA key passphrase: HKDF failed");
-    }
     return CLI_OK;
 }
 

@@ -15,6 +15,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/kdf.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -75,6 +76,47 @@ vouch_pki_rc vouch_pki_key_generate(vouch_pki_key_alg alg, EVP_PKEY **out)
 void vouch_pki_key_free(EVP_PKEY *key)
 {
     EVP_PKEY_free(key);
+}
+
+#define CA_PASS_INFO "vouch ca key passphrase v1"
+
+vouch_pki_rc vouch_pki_ca_passphrase(const uint8_t *master, size_t len, char *out_hex,
+                                     size_t out_size)
+{
+    static const char hx[] = "0123456789abcdef";
+    uint8_t okm[VOUCH_PKI_CA_PASS_LEN / 2];
+    int ok = 0;
+    if (!out_hex || out_size < VOUCH_PKI_CA_PASS_LEN + 1)
+        return VOUCH_PKI_E_ARG;
+    out_hex[0] = '\0';
+    if (!master || len < 1 || len > PASS_MAX)
+        return VOUCH_PKI_E_ARG;
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    if (kc) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)master, len),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)CA_PASS_INFO,
+                                              sizeof CA_PASS_INFO - 1),
+            OSSL_PARAM_construct_end()};
+        ok = EVP_KDF_derive(kc, okm, sizeof okm, params) == 1;
+    }
+    EVP_KDF_CTX_free(kc);
+    EVP_KDF_free(kdf);
+    if (ok) {
+        for (size_t i = 0; i < sizeof okm; i++) {
+            out_hex[2 * i] = hx[okm[i] >> 4];
+            out_hex[2 * i + 1] = hx[okm[i] & 15];
+        }
+        out_hex[VOUCH_PKI_CA_PASS_LEN] = '\0';
+    }
+    OPENSSL_cleanse(okm, sizeof okm);
+    if (!ok) {
+        ERR_clear_error();
+        return VOUCH_PKI_E_CRYPTO;
+    }
+    return VOUCH_PKI_OK;
 }
 
 void vouch_pki_free_secret(void *p, size_t len)

@@ -154,6 +154,19 @@ void vouch_pki_key_free(EVP_PKEY *key);
 /* OPENSSL_cleanse(p, len) then free. NULL is fine. */
 void vouch_pki_free_secret(void *p, size_t len);
 
+/*
+ * The passphrase the CA keys of a data directory are encrypted under,
+ * derived from its master key (DIR/master.key, 32 bytes): the 64 lower-case
+ * hex digits of HKDF-SHA256(IKM = master, no salt, info = "vouch ca key
+ * passphrase v1", L = 32), NUL-terminated, so `openssl pkey -passin pass:...`
+ * reads the stored keys. Use strlen(out_hex) = 64 bytes as the passphrase of
+ * vouch_pki_key_encrypt/_decrypt. out_size >= 65; len 1..1024. Wipe out_hex
+ * (OPENSSL_cleanse) when done.
+ */
+#define VOUCH_PKI_CA_PASS_LEN 64
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_ca_passphrase(const uint8_t *master, size_t len,
+                                                   char *out_hex, size_t out_size);
+
 /* "ec-p256", "ec-p384", "ed25519", "rsa-2048", "ec-secp256k1", "dsa-2048"... */
 void vouch_pki_key_describe(const EVP_PKEY *key, char *out, size_t out_size);
 

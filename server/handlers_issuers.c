@@ -26,7 +26,7 @@ static const char *kind_name(vouch_issuer_kind k)
 }
 
 /* Issuer names are [A-Za-z0-9._-]{1,64} (vouch ca add-issuer enforces it). */
-static int name_ok(const char *s)
+int vouchd_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > NAME_MAX_LEN)
@@ -38,7 +38,7 @@ static int name_ok(const char *s)
     return 1;
 }
 
-static json_t *time_json(const ASN1_TIME *t)
+json_t *vouchd_time_json(const ASN1_TIME *t)
 {
     struct tm tm;
     char out[32];
@@ -47,7 +47,7 @@ static json_t *time_json(const ASN1_TIME *t)
     return json_string(out);
 }
 
-static json_t *subject_json(X509 *c)
+json_t *vouchd_subject_json(X509 *c)
 {
     char buf[1024];
     json_t *j = NULL;
@@ -62,7 +62,7 @@ static json_t *subject_json(X509 *c)
     return j;
 }
 
-static json_t *pem_json(X509 *c)
+json_t *vouchd_pem_json(X509 *c)
 {
     BUF_MEM *m = NULL;
     json_t *j = NULL;
@@ -96,11 +96,11 @@ static json_t *issuer_json(const vouch_store_issuer *is)
     for (int i = 0; i < 32; i++)
         snprintf(fphex + 2 * i, 3, "%02x", fp[i]);
     o = json_pack("{s:s, s:s, s:o?, s:o?, s:o?, s:s, s:s, s:s, s:o?}", "name", is->name, "kind",
-                  kind_name(is->kind), "subject", subject_json(c), "not_before",
-                  time_json(X509_get0_notBefore(c)), "not_after",
-                  time_json(X509_get0_notAfter(c)), "serial", serhex, "sha256", fphex,
+                  kind_name(is->kind), "subject", vouchd_subject_json(c), "not_before",
+                  vouchd_time_json(X509_get0_notBefore(c)), "not_after",
+                  vouchd_time_json(X509_get0_notAfter(c)), "serial", serhex, "sha256", fphex,
                   "key_storage", is->key_pem ? "database" : "external", "certificate_pem",
-                  pem_json(c));
+                  vouchd_pem_json(c));
     if (o && (!json_is_string(json_object_get(o, "subject")) ||
               !json_is_string(json_object_get(o, "not_before")) ||
               !json_is_string(json_object_get(o, "not_after")) ||
@@ -196,7 +196,7 @@ void vouchd_h_issuers_get(struct evhttp_request *req, vouchd_worker *w,
     char err[256] = "";
     memset(&is, 0, sizeof is);
     memset(&parent, 0, sizeof parent);
-    if (!name_ok(rest)) {
+    if (!vouchd_name_ok(rest)) {
         vouchd_send_error(req, 404, VOUCHD_E_NOT_FOUND,
                           "no such issuer (names are 1 to 64 of A-Z a-z 0-9 . _ -)");
         return;

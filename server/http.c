@@ -48,6 +48,25 @@ static void send_text(struct evhttp_request *req, int status, const char *text, 
     evbuffer_free(b);
 }
 
+void vouchd_send_raw(struct evhttp_request *req, int status, const char *content_type,
+                     const void *data, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evbuffer *b = evbuffer_new();
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    if (!b || evbuffer_add(b, data, len) != 0) {
+        if (b)
+            evbuffer_free(b);
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+}
+
 /* Last resort when jansson cannot allocate: a fixed body. */
 static const char oom_body[] =
     "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
@@ -172,7 +191,7 @@ static void h_healthz(struct evhttp_request *req, vouchd_worker *w, const vouchd
 
 typedef struct route {
     const char *path; /* exact path; or, with prefix set, a prefix ending in '/' */
-    int prefix;       /* the rest is one non-empty path segment */
+    int prefix;       /* 1: the rest is one non-empty path segment; 2: one or more */
     int auth;         /* needs a bearer token */
     int methods;      /* EVHTTP_REQ_* allowed */
     const char *allow;
@@ -183,6 +202,8 @@ static const route routes[] = {
     {"/healthz", 0, 0, M_GET, "GET, HEAD", h_healthz},
     {"/v1/issuers", 0, 1, M_GET, "GET, HEAD", vouchd_h_issuers_list},
     {"/v1/issuers/", 1, 1, M_GET, "GET, HEAD", vouchd_h_issuers_get},
+    {"/v1/certificates", 0, 1, EVHTTP_REQ_POST, "POST", vouchd_h_certs_issue},
+    {"/v1/certificates/", 2, 1, M_GET, "GET, HEAD", vouchd_h_certs_get},
 };
 
 static const route *find_route(const char *path, const char **rest)
@@ -195,7 +216,7 @@ static const route *find_route(const char *path, const char **rest)
             return r;
         }
         if (r->prefix && strncmp(path, r->path, n) == 0 && path[n] &&
-            !strchr(path + n, '/')) {
+            (r->prefix == 2 || !strchr(path + n, '/'))) {
             *rest = path + n;
             return r;
         }

@@ -19,6 +19,7 @@
 
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #include "store/store.h"
 
@@ -38,12 +39,19 @@
 #define VOUCHD_E_TOO_LARGE "payload_too_large"          /* 413 */
 #define VOUCHD_E_INTERNAL "internal"                    /* 500 */
 #define VOUCHD_E_UNAVAILABLE "unavailable"              /* 503: database busy */
+#define VOUCHD_E_UNKNOWN_TEMPLATE "unknown_template"    /* 404 */
+#define VOUCHD_E_UNKNOWN_ISSUER "unknown_issuer"        /* 404 */
+#define VOUCHD_E_BAD_CSR "bad_csr"                      /* 400: CSR does not parse */
+#define VOUCHD_E_BAD_CSR_SIG "bad_csr_signature"        /* 400: CSR self-signature wrong */
+#define VOUCHD_E_TEMPLATE "template_violation"          /* 422: CSR breaks a template rule */
+#define VOUCHD_E_NOT_IMPLEMENTED "not_implemented"      /* 501 */
 
 /* Server-wide settings, read-only once the workers run. */
 typedef struct vouchd_config {
     const char *data_dir;
     const char *public_url;
     int tls;
+    char ca_pass[65]; /* CA key passphrase (vouch_pki_ca_passphrase), wiped at exit */
 } vouchd_config;
 
 /* One worker thread's state. */
@@ -56,6 +64,7 @@ typedef struct vouchd_worker {
     struct evconnlistener *listener; /* owned by http */
     struct event *accept_resume;     /* re-enables the listener after an accept error */
     long long accept_warned;         /* time of the last accept-error log line */
+    struct vouchd_signer_cache *signers; /* decrypted issuer keys (handlers_certs.c) */
 } vouchd_worker;
 
 /* The authenticated caller of a /v1/ request. */
@@ -81,6 +90,10 @@ void vouchd_send_error(struct evhttp_request *req, int status, const char *code,
 void vouchd_send_store_error(struct evhttp_request *req, vouch_store_rc rc, const char *what,
                              const char *err);
 
+/* Send raw bytes with a content type (no JSON). */
+void vouchd_send_raw(struct evhttp_request *req, int status, const char *content_type,
+                     const void *data, size_t len);
+
 /* Logging to stderr with a "vouchd: " prefix. */
 void vouchd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -94,5 +107,18 @@ void vouchd_h_issuers_list(struct evhttp_request *req, vouchd_worker *w,
                            const vouchd_caller *caller, const char *rest);
 void vouchd_h_issuers_get(struct evhttp_request *req, vouchd_worker *w,
                           const vouchd_caller *caller, const char *rest);
+
+void vouchd_h_certs_issue(struct evhttp_request *req, vouchd_worker *w,
+                         const vouchd_caller *caller, const char *rest);
+void vouchd_h_certs_get(struct evhttp_request *req, vouchd_worker *w,
+                        const vouchd_caller *caller, const char *rest);
+/* Frees (and so wipes) the worker's cached issuer keys. */
+void vouchd_certs_worker_free(vouchd_worker *w);
+
+/* JSON helpers shared by the handlers (handlers_issuers.c); NULL on failure. */
+int vouchd_name_ok(const char *s);
+json_t *vouchd_time_json(const ASN1_TIME *t);
+json_t *vouchd_subject_json(X509 *c);
+json_t *vouchd_pem_json(X509 *c);
 
 #endif

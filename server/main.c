@@ -54,9 +54,11 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "pki/pki.h"
 #include "server/http.h"
 
 #define EXIT_RUNTIME 1
@@ -155,6 +157,44 @@ static int check_data_dir(const char *dir, char *db, size_t dbsize)
         return -1;
     }
     return 0;
+}
+
+/* The CA key passphrase from DIR/master.key, read under the CLI's rules
+ * (a regular file of exactly 32 bytes). */
+static int load_ca_pass(const char *dir, char *out, size_t out_size)
+{
+    char mk[PATH_MAX];
+    uint8_t buf[MASTER_KEY_LEN + 1];
+    ssize_t n = 0, k;
+    int ret = -1;
+    snprintf(mk, sizeof mk, "%s/master.key", dir);
+    int fd = open(mk, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        vouchd_log("cannot open %s: %s", mk, strerror(errno));
+        return -1;
+    }
+    while ((size_t)n < sizeof buf && (k = read(fd, buf + n, sizeof buf - (size_t)n)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            vouchd_log("cannot read %s: %s", mk, strerror(errno));
+            goto out;
+        }
+        n += k;
+    }
+    if (n != MASTER_KEY_LEN) {
+        vouchd_log("%s is not %d bytes, a master key is %d", mk, MASTER_KEY_LEN, MASTER_KEY_LEN);
+        goto out;
+    }
+    if (vouch_pki_ca_passphrase(buf, MASTER_KEY_LEN, out, out_size) != VOUCH_PKI_OK) {
+        vouchd_log("cannot derive the CA key passphrase from %s", mk);
+        goto out;
+    }
+    ret = 0;
+out:
+    OPENSSL_cleanse(buf, sizeof buf);
+    close(fd);
+    return ret;
 }
 
 /* ---- listening ------------------------------------------------------------------- */
@@ -397,6 +437,7 @@ static int worker_init(vouchd_worker *w, int index, const vouchd_config *cfg, co
 
 static void worker_free(vouchd_worker *w)
 {
+    vouchd_certs_worker_free(w);
     if (w->accept_resume)
         event_free(w->accept_resume);
     if (w->http)
@@ -470,6 +511,8 @@ int main(int argc, char **argv)
         return EXIT_DATA;
 
     vouchd_config cfg = {.data_dir = data, .public_url = url, .tls = cert != NULL};
+    if (load_ca_pass(data, cfg.ca_pass, sizeof cfg.ca_pass) != 0)
+        return EXIT_DATA;
 
     /* Signals: SIGTERM/SIGINT are taken by sigwait in this thread only (the
      * workers inherit the blocked mask); a peer closing early must not kill
@@ -567,6 +610,7 @@ out:
     if (listen_fd >= 0)
         close(listen_fd);
     SSL_CTX_free(ssl);
+    OPENSSL_cleanse(cfg.ca_pass, sizeof cfg.ca_pass);
     libevent_global_shutdown();
     if (ret == 0)
         vouchd_log("stopped");
