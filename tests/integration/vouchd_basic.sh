@@ -33,7 +33,7 @@ vd_start() {
     VD_PORT=""
     local i
     for ((i = 0; i < 200; i++)); do
-        VD_PORT=$(sed -n 's#^vouchd: listening on https\{0,1\}://127\.0\.0\.1:\([0-9][0-9]*\).*#\1#p' "$VD_LOG")
+        VD_PORT=$(sed -n 's#^vouchd: listening on https\{0,1\}://127\.0\.0\.1:\([0-9][0-9]*\).*#\1#p' "$VD_LOG" 2>/dev/null || true)
         [ -n "$VD_PORT" ] && return 0
         kill -0 "$VD_PID" 2>/dev/null || die "vouchd exited at start: $(head -c 400 "$VD_LOG")"
         sleep 0.05

@@ -288,10 +288,17 @@ static void test_key_encrypt(void **state)
         assert_null(back);
         assert_int_equal(vouch_pki_key_decrypt(pem, len, pass, sizeof pass - 1, &back),
                          VOUCH_PKI_E_DECRYPT);
-        /* tampered ciphertext */
+        /* Tampered ciphertext. PKCS#8 encryption (PBES2, AES-CBC) is not
+         * authenticated: a changed byte inside the private key octets can
+         * still decrypt and parse, into a different key. So the property is
+         * "refused, or not the original key"; issuance then refuses the
+         * key because it no longer matches the issuer certificate. */
         pem[len / 2] = pem[len / 2] == 'A' ? 'B' : 'A';
-        assert_int_equal(vouch_pki_key_decrypt(pem, len, pass, sizeof pass, &back),
-                         VOUCH_PKI_E_DECRYPT);
+        if (vouch_pki_key_decrypt(pem, len, pass, sizeof pass, &back) == VOUCH_PKI_OK) {
+            assert_int_not_equal(EVP_PKEY_eq(k, back), 1);
+            vouch_pki_key_free(back);
+            back = NULL;
+        }
         vouch_pki_free_secret(pem, len);
         vouch_pki_key_free(k);
     }
