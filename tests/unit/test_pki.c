@@ -288,16 +288,21 @@ static void test_key_encrypt(void **state)
         assert_null(back);
         assert_int_equal(vouch_pki_key_decrypt(pem, len, pass, sizeof pass - 1, &back),
                          VOUCH_PKI_E_DECRYPT);
-        /* Tampered ciphertext. PKCS#8 encryption (PBES2, AES-CBC) is not
-         * authenticated: a changed byte inside the private key octets can
-         * still decrypt and parse, into a different key. So the property is
-         * "refused, or not the original key"; issuance then refuses the
-         * key because it no longer matches the issuer certificate. */
-        pem[len / 2] = pem[len / 2] == 'A' ? 'B' : 'A';
-        if (vouch_pki_key_decrypt(pem, len, pass, sizeof pass, &back) == VOUCH_PKI_OK) {
-            assert_int_not_equal(EVP_PKEY_eq(k, back), 1);
-            vouch_pki_key_free(back);
-            back = NULL;
+        /* Truncated ciphertext: the last base64 line removed. PKCS#8
+         * encryption (PBES2, AES-CBC) is not authenticated, so a changed
+         * byte may decrypt into the same or another key; a shortened one
+         * cannot parse at all. A wrong key that does decrypt is stopped at
+         * issuance, which checks the key against the issuer certificate. */
+        {
+            char *end = strstr(pem, "-----END");
+            char *line = end - 1;
+            assert_non_null(end);
+            while (line > pem && line[-1] != '\n')
+                line--;
+            memmove(line, end, strlen(end) + 1);
+            assert_int_equal(vouch_pki_key_decrypt(pem, strlen(pem), pass, sizeof pass, &back),
+                             VOUCH_PKI_E_DECRYPT);
+            assert_null(back);
         }
         vouch_pki_free_secret(pem, len);
         vouch_pki_key_free(k);
