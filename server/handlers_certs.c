@@ -1,14 +1,21 @@
 /*
- * POST /v1/certificates: issue a certificate from a PKCS#10 CSR under a
- * stored template. GET /v1/certificates/<issuer>/<serial-hex>: one issued
- * certificate, as JSON, PEM or DER. docs/api.md is the contract.
+ * The certificate lifecycle over HTTP (docs/api.md is the contract):
+ *   POST /v1/certificates                              issue from a CSR
+ *   GET  /v1/certificates?...                          search, keyset pages
+ *   GET  /v1/certificates/<issuer>/<serial>[?format=]  one certificate
+ *   POST /v1/certificates/<issuer>/<serial>/revoke     revoke with a reason
+ *   POST /v1/certificates/<issuer>/<serial>/renew      same key, new validity
+ *   POST /v1/certificates/<issuer>/<serial>/rekey      new key (CSR), same subject
+ *   GET  /v1/sync?after=SEQ                            changes since a cursor
  *
- * Issuer keys: decrypted with the data directory's CA key passphrase on
- * first use and kept, as signers, in the worker's own cache (no locking:
- * a worker only touches its own). vouchd_certs_worker_free frees them at
- * shutdown (OpenSSL clears private scalars when it frees a key). Issuers
- * are never changed once stored, so a cached entry never goes stale.
+ * Writes (issuance and revocation) do their checks and cryptography on the
+ * worker, then go to the committer (commit.h), which makes them durable in
+ * groups; the answer is sent from the job's completion callback, after the
+ * commit. The request stays open meanwhile (libevent keeps an unanswered
+ * request alive even if its client goes away; answering it then frees it).
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,187 +26,43 @@
 #include <openssl/x509.h>
 
 #include "pki/pki.h"
+#include "server/commit.h"
 #include "server/http.h"
 
-#define CACHE_MAX 16
-#define CHAIN_MAX 8
 #define TEMPLATE_NAME_MAX 128
 #define BACKDATE_S 60 /* not_before this far in the past: clients' clocks drift */
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 1000
+#define SYNC_DEFAULT 1000
+#define SYNC_MAX 10000
 
-typedef struct signer_entry {
-    char name[65];
-    int64_t id;
-    vouch_pki_signer *signer;
-    X509 *cert;
-    time_t not_after;
-    json_t *chain; /* [issuer PEM, its parent's PEM, ..., root PEM] */
-} signer_entry;
+/* ---- small helpers ------------------------------------------------------------- */
 
-struct vouchd_signer_cache {
-    size_t n;
-    signer_entry e[CACHE_MAX];
-};
-
-static void entry_free(signer_entry *e)
+static const char *status_name(vouch_cert_status s)
 {
-    vouch_pki_signer_free(e->signer);
-    X509_free(e->cert);
-    json_decref(e->chain);
-    memset(e, 0, sizeof *e);
+    return s == VOUCH_CERT_ACTIVE    ? "active"
+           : s == VOUCH_CERT_REVOKED ? "revoked"
+           : s == VOUCH_CERT_EXPIRED ? "expired"
+                                     : "unknown";
 }
 
-void vouchd_certs_worker_free(vouchd_worker *w)
+static json_t *epoch_json(int64_t t)
 {
-    if (!w || !w->signers)
-        return;
-    for (size_t i = 0; i < w->signers->n; i++)
-        entry_free(&w->signers->e[i]);
-    free(w->signers);
-    w->signers = NULL;
-}
-
-static X509 *der_cert(const uint8_t *der, size_t len)
-{
-    const unsigned char *p = der;
-    X509 *c = d2i_X509(NULL, &p, (long)len);
-    if (!c || p != der + len) {
-        X509_free(c);
-        ERR_clear_error();
-        return NULL;
-    }
-    return c;
-}
-
-static int asn1_time_t(const ASN1_TIME *t, time_t *out)
-{
+    char out[32];
     struct tm tm;
-    if (!t || !ASN1_TIME_to_tm(t, &tm))
-        return -1;
-    *out = timegm(&tm);
-    return 0;
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return NULL;
+    return json_string(out);
 }
 
-/* The issuer's chain as PEM strings, starting with the issuer itself. */
-static json_t *chain_json(vouchd_worker *w, const vouch_store_issuer *is, X509 *cert)
+static void serial_hex(const uint8_t *s, size_t len, char out[VOUCH_PKI_SERIAL_HEX_MAX])
 {
-    json_t *arr = json_array();
-    char err[256] = "";
-    int64_t parent = is->parent_id;
-    if (!arr || json_array_append_new(arr, vouchd_pem_json(cert)) != 0)
-        goto bad;
-    for (int depth = 0; parent && depth < CHAIN_MAX; depth++) {
-        vouch_store_issuer p;
-        memset(&p, 0, sizeof p);
-        vouch_store_rc rc = vouch_store_issuer_get_by_id(w->store, parent, &p, err, sizeof err);
-        if (rc != VOUCH_STORE_OK) {
-            vouchd_log("issuer %lld: %s", (long long)parent, *err ? err : vouch_store_strerror(rc));
-            goto bad;
-        }
-        X509 *c = der_cert(p.cert_der, p.cert_der_len);
-        json_t *pem = c ? vouchd_pem_json(c) : NULL;
-        X509_free(c);
-        parent = p.parent_id;
-        vouch_store_issuer_clear(&p);
-        if (!pem || json_array_append_new(arr, pem) != 0)
-            goto bad;
-    }
-    return arr;
-bad:
-    json_decref(arr);
-    return NULL;
+    if (vouch_pki_serial_to_hex(s, len, out, VOUCH_PKI_SERIAL_HEX_MAX) != VOUCH_PKI_OK)
+        snprintf(out, VOUCH_PKI_SERIAL_HEX_MAX, "?");
 }
 
-/* The issuer named `name` with its decrypted key, from the cache or loaded
- * into it. NULL when the answer (404, 4xx, 5xx) has been sent. */
-static signer_entry *issuer_signer(struct evhttp_request *req, vouchd_worker *w,
-                                   const char *name)
-{
-    struct vouchd_signer_cache *c = w->signers;
-    vouch_store_issuer is;
-    signer_entry e;
-    EVP_PKEY *key = NULL;
-    char err[256] = "";
-
-    if (!vouchd_name_ok(name)) {
-        vouchd_send_error(req, 404, VOUCHD_E_UNKNOWN_ISSUER,
-                          "no such issuer (names are 1 to 64 of A-Z a-z 0-9 . _ -)");
-        return NULL;
-    }
-    if (!c) {
-        c = w->signers = calloc(1, sizeof *c);
-        if (!c) {
-            vouchd_send_json(req, 500, NULL);
-            return NULL;
-        }
-    }
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->e[i].name, name) == 0)
-            return &c->e[i];
-
-    memset(&is, 0, sizeof is);
-    memset(&e, 0, sizeof e);
-    vouch_store_rc rc = vouch_store_issuer_get_by_name(w->store, name, &is, err, sizeof err);
-    if (rc == VOUCH_STORE_E_NOT_FOUND) {
-        vouchd_send_error(req, 404, VOUCHD_E_UNKNOWN_ISSUER, "no issuer named '%s'", name);
-        return NULL;
-    }
-    if (rc != VOUCH_STORE_OK) {
-        vouchd_send_store_error(req, rc, "reading an issuer", err);
-        return NULL;
-    }
-    if (is.kind == VOUCH_ISSUER_ROOT) {
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                          "issuer '%s' is a root CA; certificates are issued by an issuing "
-                          "CA such as 'default'", name);
-        goto fail;
-    }
-    if (!is.key_pem) {
-        vouchd_send_error(req, 501, VOUCHD_E_NOT_IMPLEMENTED,
-                          "issuer '%s' keeps its key outside the database; this server "
-                          "cannot use such keys yet", name);
-        goto fail;
-    }
-    snprintf(e.name, sizeof e.name, "%s", name);
-    e.id = is.id;
-    e.cert = der_cert(is.cert_der, is.cert_der_len);
-    if (!e.cert || asn1_time_t(X509_get0_notAfter(e.cert), &e.not_after) != 0) {
-        vouchd_log("issuer '%s': its certificate does not parse", name);
-        goto internal;
-    }
-    vouch_pki_rc prc = vouch_pki_key_decrypt(is.key_pem, strlen(is.key_pem),
-                                             (const uint8_t *)w->cfg->ca_pass,
-                                             strlen(w->cfg->ca_pass), &key);
-    if (prc != VOUCH_PKI_OK) {
-        ERR_clear_error();
-        vouchd_log("issuer '%s': its key does not load: %s%s", name, vouch_pki_strerror(prc),
-                   prc == VOUCH_PKI_E_DECRYPT ? " (wrong master.key?)" : "");
-        goto internal;
-    }
-    prc = vouch_pki_signer_from_key(key, &e.signer);
-    vouch_pki_key_free(key);
-    if (prc != VOUCH_PKI_OK) {
-        vouchd_log("issuer '%s': cannot make a signer: %s", name, vouch_pki_strerror(prc));
-        goto internal;
-    }
-    if (!(e.chain = chain_json(w, &is, e.cert))) {
-        vouchd_log("issuer '%s': cannot build its chain", name);
-        goto internal;
-    }
-    vouch_store_issuer_clear(&is);
-    if (c->n == CACHE_MAX) /* full: the last slot is reused */
-        entry_free(&c->e[--c->n]);
-    c->e[c->n] = e;
-    return &c->e[c->n++];
-internal:
-    vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot use issuer '%s' (see the server log)",
-                      name);
-fail:
-    entry_free(&e);
-    vouch_store_issuer_clear(&is);
-    return NULL;
-}
-
-/* The CSR subject's first CN as UTF-8 (malloc'd), or NULL. */
+/* The subject's first CN as UTF-8 (malloc'd), or NULL. */
 static char *common_name(X509 *cert)
 {
     X509_NAME *n = X509_get_subject_name(cert);
@@ -217,41 +80,338 @@ static char *common_name(X509 *cert)
     return out;
 }
 
-/* ---- POST /v1/certificates ------------------------------------------------------- */
+/* The JSON record of a stored certificate (docs/api.md), with the PEM when
+ * with_pem. NULL when out of memory or the DER does not parse. */
+static json_t *cert_json(const vouch_store_cert *c, const char *iname, int with_pem)
+{
+    char serhex[VOUCH_PKI_SERIAL_HEX_MAX], fphex[65];
+    serial_hex(c->serial, c->serial_len, serhex);
+    for (int i = 0; i < 32; i++)
+        snprintf(fphex + 2 * i, 3, "%02x", c->sha256[i]);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o?, s:o?, s:o?, s:s}", "serial",
+                          serhex, "issuer", iname, "status", status_name(c->status), "subject",
+                          c->subject, "device_id", c->device_id, "template", c->template_name,
+                          "not_before", epoch_json(c->not_before), "not_after",
+                          epoch_json(c->not_after), "issued_at", epoch_json(c->issued_at),
+                          "sha256", fphex);
+    if (!o)
+        return NULL;
+    if (c->status == VOUCH_CERT_REVOKED) {
+        json_object_set_new(o, "revoked_at", epoch_json(c->revoked_at));
+        const char *rn = vouch_pki_reason_name(c->reason);
+        if (rn)
+            json_object_set_new(o, "reason", json_string(rn));
+    }
+    if (with_pem) {
+        X509 *x = c->der ? vouchd_der_cert(c->der, c->der_len) : NULL;
+        json_t *pem = x ? vouchd_pem_json(x) : NULL;
+        X509_free(x);
+        if (!pem || json_object_set_new(o, "certificate", pem) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
 
-void vouchd_h_certs_issue(struct evhttp_request *req, vouchd_worker *w,
-                          const vouchd_caller *caller, const char *rest)
+/* The request body as a JSON object; NULL with a 400 sent. An empty body
+ * is {} when empty_ok. */
+static json_t *body_object(struct evhttp_request *req, int empty_ok, const char *expect)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t blen = evbuffer_get_length(in);
-    const char *body = blen ? (const char *)evbuffer_pullup(in, -1) : "";
     json_error_t jerr;
-    json_t *j = NULL, *resp = NULL;
-    const char *k, *csr_pem, *tpl_name, *iss_name = "default";
-    json_t *v;
-    vouch_store_template st;
-    vouch_pki_template tpl;
-    X509_REQ *csr = NULL;
-    X509 *cert = NULL;
-    char why[512] = "", err[256] = "", serhex[VOUCH_PKI_SERIAL_HEX_MAX];
-    char *subject = NULL, *cn = NULL;
-    uint8_t *der = NULL;
-    memset(&st, 0, sizeof st);
-
-    j = json_loadb(body ? body : "", body ? blen : 0, JSON_REJECT_DUPLICATES, &jerr);
+    if (blen == 0 && empty_ok)
+        return json_object();
+    const char *body = blen ? (const char *)evbuffer_pullup(in, -1) : "";
+    json_t *j = json_loadb(body ? body : "", body ? blen : 0, JSON_REJECT_DUPLICATES, &jerr);
     if (!j || !json_is_object(j)) {
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                          "the body must be a JSON object {\"csr\", \"template\", \"issuer\"}%s%s",
-                          j ? "" : ": ", j ? "" : jerr.text);
-        goto out;
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "the body must be a JSON object %s%s%s",
+                          expect, j ? "" : ": ", j ? "" : jerr.text);
+        json_decref(j);
+        return NULL;
     }
+    return j;
+}
+
+/* 0 when every member of j is in the NULL-terminated list; else 400 sent. */
+static int members_ok(struct evhttp_request *req, json_t *j, const char *const *allowed,
+                      const char *expect)
+{
+    const char *k;
+    json_t *v;
     json_object_foreach(j, k, v) {
-        if (strcmp(k, "csr") != 0 && strcmp(k, "template") != 0 && strcmp(k, "issuer") != 0) {
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                              "unknown member '%.64s' (expected csr, template, issuer)", k);
-            goto out;
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(k, *a) == 0;
+        if (!ok) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "unknown member '%.64s' (expected %s)",
+                              k, expect);
+            return -1;
         }
     }
+    return 0;
+}
+
+/* Template by name, parsed. 0, or -1 with the answer sent. */
+static int load_template(struct evhttp_request *req, vouchd_worker *w, const char *name,
+                         vouch_pki_template *tpl)
+{
+    vouch_store_template st;
+    char err[256] = "", why[512] = "";
+    memset(&st, 0, sizeof st);
+    vouch_store_rc rc = strlen(name) > TEMPLATE_NAME_MAX
+                            ? VOUCH_STORE_E_NOT_FOUND
+                            : vouch_store_template_get(w->store, name, &st, err, sizeof err);
+    if (rc == VOUCH_STORE_E_NOT_FOUND || rc == VOUCH_STORE_E_ARG) {
+        vouchd_send_error(req, 404, VOUCHD_E_UNKNOWN_TEMPLATE, "no template named '%.128s'", name);
+        return -1;
+    }
+    if (rc != VOUCH_STORE_OK) {
+        vouchd_send_store_error(req, rc, "reading a template", err);
+        return -1;
+    }
+    vouch_pki_rc prc = vouch_pki_template_from_json(st.body, strlen(st.body), tpl, why, sizeof why);
+    vouch_store_template_clear(&st);
+    if (prc != VOUCH_PKI_OK) {
+        vouchd_log("template '%s' is not usable: %s", name, why);
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL,
+                          "template '%.128s' is not usable (see the server log)", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* The issuer for issuing leaves: exists, not a root, key usable. */
+static vouchd_issuer *issuing_issuer(struct evhttp_request *req, vouchd_worker *w,
+                                     const char *name)
+{
+    vouchd_issuer *iss = vouchd_issuer_find(w, name, 0, req);
+    if (!iss)
+        return NULL;
+    if (iss->kind == VOUCH_ISSUER_ROOT) {
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                          "issuer '%s' is a root CA; certificates are issued by an issuing "
+                          "CA such as 'default'", name);
+        return NULL;
+    }
+    if (!iss->signer) {
+        vouchd_send_error(req, 501, VOUCHD_E_NOT_IMPLEMENTED,
+                          "issuer '%s' keeps its key outside the database; this server "
+                          "cannot use such keys yet", name);
+        return NULL;
+    }
+    return iss;
+}
+
+/* ---- issuance (issue, renew, rekey) ---------------------------------------------- */
+
+typedef struct issue_ctx {
+    struct evhttp_request *req;
+    vouchd_issuer *iss;
+    X509 *cert;
+    char tpl_name[TEMPLATE_NAME_MAX + 1];
+    char renewed_from[VOUCH_PKI_SERIAL_HEX_MAX]; /* "" for a new issuance */
+    char *subject, *cn;
+    uint8_t *der;
+    vouchd_job job;
+} issue_ctx;
+
+static void issue_ctx_free(issue_ctx *x)
+{
+    if (!x)
+        return;
+    X509_free(x->cert);
+    free(x->subject);
+    free(x->cn);
+    OPENSSL_free(x->der);
+    free(x);
+}
+
+static void issue_done(vouchd_worker *w, vouchd_job *job, int cancelled)
+{
+    issue_ctx *x = job->arg;
+    struct evhttp_request *req = x->req;
+    char serhex[VOUCH_PKI_SERIAL_HEX_MAX];
+    (void)w;
+    if (cancelled) {
+        issue_ctx_free(x);
+        return;
+    }
+    serial_hex(job->cert.serial, job->cert.serial_len, serhex);
+    if (job->rc == VOUCH_STORE_E_DUP_SERIAL) {
+        /* a random 128-bit serial the issuer already used: chance 2^-127 */
+        vouchd_log("issuer '%s': random serial %s already used; refused, the client may retry",
+                   x->iss->name, serhex);
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE,
+                          "serial number collision; send the request again");
+        goto out;
+    }
+    if (job->rc != VOUCH_STORE_OK) {
+        vouchd_send_store_error(req, job->rc, "storing the certificate", job->err);
+        goto out;
+    }
+    json_t *resp = json_pack("{s:s, s:s, s:s, s:o?, s:o?, s:o?, s:O}", "serial", serhex, "issuer",
+                             x->iss->name, "template", x->tpl_name, "not_before",
+                             vouchd_time_json(X509_get0_notBefore(x->cert)), "not_after",
+                             vouchd_time_json(X509_get0_notAfter(x->cert)), "certificate",
+                             vouchd_pem_json(x->cert), "chain", x->iss->chain);
+    if (resp && x->renewed_from[0])
+        json_object_set_new(resp, "renewed_from", json_string(x->renewed_from));
+    if (!resp || !json_is_string(json_object_get(resp, "certificate"))) {
+        json_decref(resp);
+        vouchd_log("issued %s/%s but cannot build the response", x->iss->name, serhex);
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot build the response");
+        goto out;
+    }
+    char loc[256];
+    snprintf(loc, sizeof loc, "/v1/certificates/%s/%s", x->iss->name, serhex);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+    vouchd_send_json(req, 201, resp);
+out:
+    issue_ctx_free(x);
+}
+
+/* Validity for a new certificate: from BACKDATE_S ago for the template's
+ * days, cut at the issuer's own end. -1 (422 sent) when nothing is left. */
+static int validity(struct evhttp_request *req, const vouchd_issuer *iss,
+                    const vouch_pki_template *tpl, time_t now, vouch_pki_issue_params *p)
+{
+    p->not_before = now - BACKDATE_S;
+    p->not_after = p->not_before + (time_t)tpl->validity_days * 86400;
+    if (p->not_after > iss->not_after)
+        p->not_after = iss->not_after;
+    if (p->not_after <= p->not_before) {
+        vouchd_send_error(req, 422, VOUCHD_E_TEMPLATE, "issuer '%s' has expired", iss->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Answer a failed vouch_pki_issue / _renew. */
+static void issue_error(struct evhttp_request *req, const vouchd_issuer *iss, vouch_pki_rc prc,
+                        const char *why)
+{
+    if (prc == VOUCH_PKI_E_SIGNATURE)
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR_SIG, "the CSR's signature does not verify%s%s",
+                          *why ? ": " : "", why);
+    else if (prc == VOUCH_PKI_E_POLICY)
+        vouchd_send_error(req, 422, VOUCHD_E_TEMPLATE, "%s",
+                          *why ? why : "the CSR breaks a template rule");
+    else if (prc == VOUCH_PKI_E_PARSE)
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR, "the CSR is malformed%s%s", *why ? ": " : "",
+                          why);
+    else {
+        vouchd_log("issuing from '%s': %s%s%s", iss->name, vouch_pki_strerror(prc),
+                   *why ? ": " : "", why);
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "issuance failed (see the server log)");
+    }
+}
+
+/* Make the store record for x->cert and hand it to the committer; the
+ * answer goes out from issue_done. Takes x (frees it on failure). */
+static void issue_submit(vouchd_worker *w, const vouchd_caller *caller, issue_ctx *x,
+                         const uint8_t *serial, size_t serial_len, time_t now,
+                         int64_t renewed_from)
+{
+    struct evhttp_request *req = x->req;
+    vouch_store_cert *sc = &x->job.cert;
+    time_t nb = 0, na = 0;
+    json_t *sj = vouchd_subject_json(x->cert);
+    x->subject = sj ? strdup(json_string_value(sj)) : NULL;
+    json_decref(sj);
+    x->cn = common_name(x->cert);
+    int dl = i2d_X509(x->cert, &x->der);
+    if (!x->subject || dl <= 0 || vouchd_asn1_time(X509_get0_notBefore(x->cert), &nb) != 0 ||
+        vouchd_asn1_time(X509_get0_notAfter(x->cert), &na) != 0) {
+        vouchd_log("issued certificate: cannot encode it, or out of memory");
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "issuance failed (see the server log)");
+        issue_ctx_free(x);
+        return;
+    }
+    x->job.kind = VOUCHD_JOB_INSERT;
+    sc->issuer_id = x->iss->id;
+    memcpy(sc->serial, serial, serial_len);
+    sc->serial_len = serial_len;
+    sc->subject = x->subject;
+    sc->device_id = x->cn;
+    sc->template_name = x->tpl_name;
+    sc->not_before = nb;
+    sc->not_after = na;
+    sc->issued_at = now;
+    sc->der = x->der;
+    sc->der_len = (size_t)dl;
+    sc->renewed_from = renewed_from;
+    snprintf(x->job.actor, sizeof x->job.actor, "%s", caller->actor);
+    x->job.done = issue_done;
+    x->job.arg = x;
+    if (vouchd_commit_submit(w, &x->job) != 0) {
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE, "the server is stopping");
+        issue_ctx_free(x);
+    }
+}
+
+static issue_ctx *issue_ctx_new(struct evhttp_request *req, vouchd_issuer *iss,
+                                const char *tpl_name)
+{
+    issue_ctx *x = calloc(1, sizeof *x);
+    if (!x) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    x->req = req;
+    x->iss = iss;
+    snprintf(x->tpl_name, sizeof x->tpl_name, "%s", tpl_name);
+    return x;
+}
+
+/* Sign a certificate for csr (old == NULL) or renew old (csr == NULL), then
+ * submit it. */
+static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
+                             const vouchd_caller *caller, vouchd_issuer *iss,
+                             const vouch_pki_template *tpl, X509_REQ *csr, X509 *old,
+                             const vouch_store_cert *from)
+{
+    char why[512] = "";
+    uint8_t serial[VOUCH_PKI_SERIAL_LEN];
+    time_t now = time(NULL);
+    vouch_pki_issue_params p = {.tpl = tpl, .issuer_cert = iss->cert, .issuer_key = iss->signer,
+                                .issuer_name = iss->name, .public_url = w->cfg->public_url};
+    if (validity(req, iss, tpl, now, &p) != 0)
+        return;
+    if (vouch_pki_serial_random(serial) != VOUCH_PKI_OK) {
+        vouchd_log("no random serial: the random generator failed");
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "issuance failed (see the server log)");
+        return;
+    }
+    p.serial = serial;
+    p.serial_len = sizeof serial;
+    issue_ctx *x = issue_ctx_new(req, iss, tpl->name);
+    if (!x)
+        return;
+    vouch_pki_rc prc = csr ? vouch_pki_issue(&p, csr, &x->cert, why, sizeof why)
+                           : vouch_pki_renew(&p, old, &x->cert, why, sizeof why);
+    ERR_clear_error();
+    if (prc != VOUCH_PKI_OK) {
+        issue_error(req, iss, prc, why);
+        issue_ctx_free(x);
+        return;
+    }
+    if (from)
+        serial_hex(from->serial, from->serial_len, x->renewed_from);
+    issue_submit(w, caller, x, serial, sizeof serial, now, from ? from->id : 0);
+}
+
+static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller)
+{
+    static const char *const allowed[] = {"csr", "template", "issuer", NULL};
+    static const char expect[] = "{\"csr\", \"template\", \"issuer\"}";
+    const char *csr_pem, *tpl_name, *iss_name = "default";
+    vouch_pki_template tpl;
+    X509_REQ *csr = NULL;
+    json_t *v, *j = body_object(req, 0, expect);
+    if (!j || members_ok(req, j, allowed, "csr, template, issuer") != 0)
+        goto out;
     csr_pem = json_string_value(json_object_get(j, "csr"));
     tpl_name = json_string_value(json_object_get(j, "template"));
     if (!csr_pem || !*csr_pem) {
@@ -272,291 +432,700 @@ void vouchd_h_certs_issue(struct evhttp_request *req, vouchd_worker *w,
         }
         iss_name = json_string_value(v);
     }
-
-    /* the template */
-    vouch_store_rc rc = strlen(tpl_name) > TEMPLATE_NAME_MAX
-                            ? VOUCH_STORE_E_NOT_FOUND
-                            : vouch_store_template_get(w->store, tpl_name, &st, err, sizeof err);
-    if (rc == VOUCH_STORE_E_NOT_FOUND) {
-        vouchd_send_error(req, 404, VOUCHD_E_UNKNOWN_TEMPLATE, "no template named '%.128s'",
-                          tpl_name);
+    if (load_template(req, w, tpl_name, &tpl) != 0)
         goto out;
-    }
-    if (rc != VOUCH_STORE_OK) {
-        vouchd_send_store_error(req, rc, "reading a template", err);
-        goto out;
-    }
-    if (vouch_pki_template_from_json(st.body, strlen(st.body), &tpl, why, sizeof why) !=
-        VOUCH_PKI_OK) {
-        vouchd_log("template '%s' is not usable: %s", tpl_name, why);
-        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL,
-                          "template '%.128s' is not usable (see the server log)", tpl_name);
-        goto out;
-    }
-
-    /* the issuer and its key */
-    signer_entry *iss = issuer_signer(req, w, iss_name);
+    vouchd_issuer *iss = issuing_issuer(req, w, iss_name);
     if (!iss)
         goto out;
-
-    /* the CSR */
     if (vouch_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &csr) != VOUCH_PKI_OK) {
         ERR_clear_error();
         vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR,
                           "member 'csr' is not a PEM PKCS#10 certificate request");
         goto out;
     }
-
-    time_t now = time(NULL);
-    vouch_pki_issue_params p = {.tpl = &tpl, .issuer_cert = iss->cert,
-                                .issuer_key = iss->signer, .issuer_name = iss->name,
-                                .public_url = w->cfg->public_url,
-                                .not_before = now - BACKDATE_S};
-    /* the template's validity, cut at the issuer's own end */
-    p.not_after = p.not_before + (time_t)tpl.validity_days * 86400;
-    if (p.not_after > iss->not_after)
-        p.not_after = iss->not_after;
-    if (p.not_after <= p.not_before) {
-        vouchd_send_error(req, 422, VOUCHD_E_TEMPLATE, "issuer '%s' has expired", iss->name);
-        goto out;
-    }
-
-    for (int attempt = 0;; attempt++) {
-        uint8_t serial[VOUCH_PKI_SERIAL_LEN];
-        vouch_pki_rc prc = vouch_pki_serial_random(serial);
-        if (prc == VOUCH_PKI_OK) {
-            p.serial = serial;
-            p.serial_len = sizeof serial;
-            why[0] = '\0';
-            prc = vouch_pki_issue(&p, csr, &cert, why, sizeof why);
-        }
-        if (prc == VOUCH_PKI_E_SIGNATURE) {
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR_SIG,
-                              "the CSR's signature does not verify%s%s", *why ? ": " : "", why);
-            goto out;
-        }
-        if (prc == VOUCH_PKI_E_POLICY) {
-            vouchd_send_error(req, 422, VOUCHD_E_TEMPLATE, "%s",
-                              *why ? why : "the CSR breaks a template rule");
-            goto out;
-        }
-        if (prc == VOUCH_PKI_E_PARSE) {
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR, "the CSR is malformed%s%s",
-                              *why ? ": " : "", why);
-            goto out;
-        }
-        if (prc != VOUCH_PKI_OK) {
-            vouchd_log("issuing from '%s': %s%s%s", iss->name, vouch_pki_strerror(prc),
-                       *why ? ": " : "", why);
-            vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "issuance failed (see the server log)");
-            goto out;
-        }
-
-        vouch_store_cert sc;
-        memset(&sc, 0, sizeof sc);
-        json_t *sj = vouchd_subject_json(cert);
-        free(subject);
-        subject = sj ? strdup(json_string_value(sj)) : NULL;
-        json_decref(sj);
-        free(cn);
-        cn = common_name(cert);
-        OPENSSL_free(der);
-        der = NULL;
-        int dl = i2d_X509(cert, &der);
-        time_t nb = 0, na = 0;
-        if (!subject || dl <= 0 || asn1_time_t(X509_get0_notBefore(cert), &nb) != 0 ||
-            asn1_time_t(X509_get0_notAfter(cert), &na) != 0) {
-            vouchd_log("issued certificate: cannot encode it, or out of memory");
-            vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "issuance failed (see the server log)");
-            goto out;
-        }
-        sc.issuer_id = iss->id;
-        memcpy(sc.serial, serial, sizeof serial);
-        sc.serial_len = sizeof serial;
-        sc.subject = subject;
-        sc.device_id = cn;
-        sc.template_name = (char *)tpl_name;
-        sc.not_before = nb;
-        sc.not_after = na;
-        sc.issued_at = now;
-        sc.der = der;
-        sc.der_len = (size_t)dl;
-        err[0] = '\0';
-        rc = vouch_store_cert_insert(w->store, &sc, caller->actor, NULL, err, sizeof err);
-        if (rc == VOUCH_STORE_E_DUP_SERIAL && attempt == 0) {
-            vouchd_log("issuer '%s': random serial already used; drawing another", iss->name);
-            X509_free(cert);
-            cert = NULL;
-            continue;
-        }
-        if (rc != VOUCH_STORE_OK) {
-            vouchd_send_store_error(req, rc, "storing the certificate", err);
-            goto out;
-        }
-        if (vouch_pki_serial_to_hex(serial, sizeof serial, serhex, sizeof serhex) != VOUCH_PKI_OK)
-            snprintf(serhex, sizeof serhex, "?");
-        break;
-    }
-
-    resp = json_pack("{s:s, s:s, s:s, s:o?, s:o?, s:o?, s:O}", "serial", serhex, "issuer",
-                     iss->name, "template", tpl_name, "not_before",
-                     vouchd_time_json(X509_get0_notBefore(cert)), "not_after",
-                     vouchd_time_json(X509_get0_notAfter(cert)), "certificate",
-                     vouchd_pem_json(cert), "chain", iss->chain);
-    if (!resp || !json_is_string(json_object_get(resp, "certificate"))) {
-        json_decref(resp);
-        vouchd_log("issued %s/%s but cannot build the response", iss->name, serhex);
-        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot build the response");
-        resp = NULL;
-        goto out;
-    }
-    {
-        char loc[256];
-        snprintf(loc, sizeof loc, "/v1/certificates/%s/%s", iss->name, serhex);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
-    }
-    vouchd_send_json(req, 201, resp);
+    /* the stored name, not the template's own "name" member */
+    snprintf(tpl.name, sizeof tpl.name, "%s", tpl_name);
+    issue_and_submit(req, w, caller, iss, &tpl, csr, NULL, NULL);
 out:
-    json_decref(j);
-    vouch_store_template_clear(&st);
     X509_REQ_free(csr);
-    X509_free(cert);
-    OPENSSL_free(der);
-    free(subject);
-    free(cn);
-    ERR_clear_error();
+    json_decref(j);
 }
 
-/* ---- GET /v1/certificates/<issuer>/<serial> --------------------------------------- */
+/* ---- one certificate ------------------------------------------------------------- */
 
-static const char *status_name(vouch_cert_status s)
+/* Parse "<issuer>/<serial>[/<action>]". 0, or -1 with the answer sent. */
+static int parse_item(struct evhttp_request *req, const char *rest, char iname[65],
+                      uint8_t serial[VOUCH_PKI_SERIAL_MAX], size_t *sl, char action[16])
 {
-    return s == VOUCH_CERT_ACTIVE    ? "active"
-           : s == VOUCH_CERT_REVOKED ? "revoked"
-           : s == VOUCH_CERT_EXPIRED ? "expired"
-                                     : "unknown";
-}
-
-static json_t *epoch_json(int64_t t)
-{
-    char out[32];
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (!gmtime_r(&tt, &tm) || strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return NULL;
-    return json_string(out);
-}
-
-void vouchd_h_certs_get(struct evhttp_request *req, vouchd_worker *w,
-                        const vouchd_caller *caller, const char *rest)
-{
-    char iname[65], err[256] = "", serhex[VOUCH_PKI_SERIAL_HEX_MAX], fphex[65];
-    uint8_t serial[VOUCH_PKI_SERIAL_MAX];
-    size_t sl = 0;
-    const char *slash = strchr(rest, '/');
-    const char *format = NULL;
-    struct evkeyvalq q;
-    vouch_store_issuer is;
-    vouch_store_cert c;
-    X509 *x = NULL;
-    memset(&is, 0, sizeof is);
-    memset(&c, 0, sizeof c);
-    q.tqh_first = NULL;
-    q.tqh_last = &q.tqh_first;
-
-    if (!slash || strchr(slash + 1, '/') || !slash[1] || (size_t)(slash - rest) >= sizeof iname) {
+    const char *s1 = strchr(rest, '/');
+    const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+    char sertxt[2 * VOUCH_PKI_SERIAL_MAX + 24];
+    action[0] = '\0';
+    if (!s1 || s1 == rest || (size_t)(s1 - rest) >= 65 || !s1[1] || s1[1] == '/' ||
+        (s2 && (!s2[1] || strchr(s2 + 1, '/') || strlen(s2 + 1) >= 16))) {
         vouchd_send_error(req, 404, VOUCHD_E_NOT_FOUND,
-                          "no such resource (expected /v1/certificates/<issuer>/<serial-hex>)");
-        return;
+                          "no such resource (expected /v1/certificates/<issuer>/<serial-hex>"
+                          "[/revoke|renew|rekey])");
+        return -1;
     }
-    memcpy(iname, rest, (size_t)(slash - rest));
-    iname[slash - rest] = '\0';
+    memcpy(iname, rest, (size_t)(s1 - rest));
+    iname[s1 - rest] = '\0';
+    size_t tl = s2 ? (size_t)(s2 - s1 - 1) : strlen(s1 + 1);
+    if (s2)
+        snprintf(action, 16, "%s", s2 + 1);
+    if (tl >= sizeof sertxt) {
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                          "the serial must be hex (as openssl x509 -serial prints it), at most "
+                          "20 bytes");
+        return -1;
+    }
+    memcpy(sertxt, s1 + 1, tl);
+    sertxt[tl] = '\0';
+    if (vouch_pki_serial_from_hex(sertxt, serial, VOUCH_PKI_SERIAL_MAX, sl) != VOUCH_PKI_OK) {
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                          "the serial must be hex (as openssl x509 -serial prints it), at most "
+                          "20 bytes");
+        return -1;
+    }
+    if (!vouchd_name_ok(iname)) {
+        vouchd_send_error(req, 404, VOUCHD_E_UNKNOWN_ISSUER, "no such issuer");
+        return -1;
+    }
+    return 0;
+}
+
+/* The stored record; 0, or -1 with 404/5xx sent. */
+static int load_cert(struct evhttp_request *req, vouchd_worker *w, const vouchd_issuer *iss,
+                     const uint8_t *serial, size_t sl, vouch_store_cert *c)
+{
+    char err[256] = "";
+    vouch_store_rc rc = vouch_store_cert_get(w->store, iss->id, serial, sl, c, err, sizeof err);
+    if (rc == VOUCH_STORE_E_NOT_FOUND || rc == VOUCH_STORE_E_UNKNOWN_CERT) {
+        vouchd_send_error(req, 404, VOUCHD_E_NOT_FOUND,
+                          "issuer '%s' has no certificate with that serial", iss->name);
+        return -1;
+    }
+    if (rc != VOUCH_STORE_OK) {
+        vouchd_send_store_error(req, rc, "reading a certificate", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Query parameters into q; -1 (400 sent) when they do not parse. */
+static int parse_query(struct evhttp_request *req, struct evkeyvalq *q)
+{
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    if (query && evhttp_parse_query_str(query, &q) != 0) {
+    q->tqh_first = NULL;
+    q->tqh_last = &q->tqh_first;
+    if (query && evhttp_parse_query_str(query, q) != 0) {
         vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "the query string does not parse");
-        goto out;
+        return -1;
     }
+    return 0;
+}
+
+static void cert_get(struct evhttp_request *req, vouchd_worker *w, vouchd_issuer *iss,
+                     const uint8_t *serial, size_t sl)
+{
+    struct evkeyvalq q;
+    const char *format = NULL;
+    vouch_store_cert c;
+    memset(&c, 0, sizeof c);
+    if (parse_query(req, &q) != 0)
+        return;
     for (struct evkeyval *kv = q.tqh_first; kv; kv = kv->next.tqe_next) {
-        if (strcmp(kv->key, "format") != 0) {
+        if (strcmp(kv->key, "format") != 0 || format) {
             vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                              "unknown query parameter (only format=json|pem|der)");
+                              "unknown or repeated query parameter (only format=json|pem|der|chain)");
             goto out;
         }
         format = kv->value;
     }
     if (format && strcmp(format, "json") != 0 && strcmp(format, "pem") != 0 &&
-        strcmp(format, "der") != 0) {
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "format must be json, pem or der");
+        strcmp(format, "der") != 0 && strcmp(format, "chain") != 0) {
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "format must be json, pem, der or chain");
         goto out;
     }
-    if (strlen(slash + 1) > 2 * VOUCH_PKI_SERIAL_MAX + 19 ||
-        vouch_pki_serial_from_hex(slash + 1, serial, sizeof serial, &sl) != VOUCH_PKI_OK) {
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                          "the serial must be hex (as openssl x509 -serial prints it), at most "
-                          "20 bytes");
+    if (load_cert(req, w, iss, serial, sl, &c) != 0)
         goto out;
-    }
-    if (!vouchd_name_ok(iname)) {
-        vouchd_send_error(req, 404, VOUCHD_E_UNKNOWN_ISSUER, "no such issuer");
-        goto out;
-    }
-    vouch_store_rc rc = vouch_store_issuer_get_by_name(w->store, iname, &is, err, sizeof err);
-    if (rc == VOUCH_STORE_E_NOT_FOUND) {
-        vouchd_send_error(req, 404, VOUCHD_E_UNKNOWN_ISSUER, "no issuer named '%s'", iname);
-        goto out;
-    }
-    if (rc != VOUCH_STORE_OK) {
-        vouchd_send_store_error(req, rc, "reading an issuer", err);
-        goto out;
-    }
-    rc = vouch_store_cert_get(w->store, is.id, serial, sl, &c, err, sizeof err);
-    if (rc == VOUCH_STORE_E_NOT_FOUND || rc == VOUCH_STORE_E_UNKNOWN_CERT) {
-        vouchd_send_error(req, 404, VOUCHD_E_NOT_FOUND,
-                          "issuer '%s' has no certificate with that serial", iname);
-        goto out;
-    }
-    if (rc != VOUCH_STORE_OK) {
-        vouchd_send_store_error(req, rc, "reading a certificate", err);
-        goto out;
-    }
     if (format && strcmp(format, "der") == 0) {
         vouchd_send_raw(req, 200, "application/pkix-cert", c.der, c.der_len);
         goto out;
     }
-    x = der_cert(c.der, c.der_len);
-    json_t *pem = x ? vouchd_pem_json(x) : NULL;
-    if (!pem) {
-        vouchd_log("certificate %s/%s: stored DER does not parse", iname, slash + 1);
-        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot read the certificate");
-        goto out;
-    }
-    if (format && strcmp(format, "pem") == 0) {
-        vouchd_send_raw(req, 200, "application/x-pem-file", json_string_value(pem),
-                        json_string_length(pem));
+    if (format && (strcmp(format, "pem") == 0 || strcmp(format, "chain") == 0)) {
+        X509 *x = vouchd_der_cert(c.der, c.der_len);
+        json_t *pem = x ? vouchd_pem_json(x) : NULL;
+        X509_free(x);
+        char *all = NULL;
+        size_t pl = pem ? json_string_length(pem) : 0, n = pl;
+        if (pem && strcmp(format, "chain") == 0) {
+            n = pl + iss->chain_pem_len;
+            if ((all = malloc(n)) != NULL) {
+                memcpy(all, json_string_value(pem), pl);
+                memcpy(all + pl, iss->chain_pem, iss->chain_pem_len);
+            }
+        }
+        if (!pem || (strcmp(format, "chain") == 0 && !all)) {
+            vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot read the certificate");
+        } else {
+            vouchd_send_raw(req, 200, "application/x-pem-file", all ? all : json_string_value(pem),
+                            n);
+        }
+        free(all);
         json_decref(pem);
         goto out;
     }
-    if (vouch_pki_serial_to_hex(c.serial, c.serial_len, serhex, sizeof serhex) != VOUCH_PKI_OK)
-        snprintf(serhex, sizeof serhex, "?");
-    for (int i = 0; i < 32; i++)
-        snprintf(fphex + 2 * i, 3, "%02x", c.sha256[i]);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o?, s:o?, s:o?, s:s, s:o}",
-                          "serial", serhex, "issuer", iname, "status", status_name(c.status),
-                          "subject", c.subject, "device_id", c.device_id, "template",
-                          c.template_name, "not_before", epoch_json(c.not_before), "not_after",
-                          epoch_json(c.not_after), "issued_at", epoch_json(c.issued_at),
-                          "sha256", fphex, "certificate", pem);
-    if (o && c.status == VOUCH_CERT_REVOKED) {
-        json_object_set_new(o, "revoked_at", epoch_json(c.revoked_at));
-        const char *rn = vouch_pki_reason_name(c.reason);
-        if (rn)
-            json_object_set_new(o, "reason", json_string(rn));
+    json_t *o = cert_json(&c, iss->name, 1);
+    if (!o) {
+        vouchd_log("certificate %s: stored DER does not parse", iss->name);
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot read the certificate");
+        goto out;
     }
     vouchd_send_json(req, 200, o);
 out:
     evhttp_clear_headers(&q);
-    X509_free(x);
     vouch_store_cert_clear(&c);
-    vouch_store_issuer_clear(&is);
+}
+
+/* revoke */
+
+typedef struct revoke_ctx {
+    struct evhttp_request *req;
+    vouchd_issuer *iss;
+    vouchd_job job;
+} revoke_ctx;
+
+static void revoke_done(vouchd_worker *w, vouchd_job *job, int cancelled)
+{
+    revoke_ctx *x = job->arg;
+    struct evhttp_request *req = x->req;
+    vouch_store_cert c;
+    memset(&c, 0, sizeof c);
+    if (cancelled)
+        goto out;
+    if (job->rc == VOUCH_STORE_E_ALREADY_REVOKED) {
+        vouchd_send_error(req, 409, VOUCHD_E_ALREADY_REVOKED, "the certificate is already revoked");
+        goto out;
+    }
+    if (job->rc == VOUCH_STORE_E_UNKNOWN_CERT || job->rc == VOUCH_STORE_E_NOT_FOUND) {
+        vouchd_send_error(req, 404, VOUCHD_E_NOT_FOUND,
+                          "issuer '%s' has no certificate with that serial", x->iss->name);
+        goto out;
+    }
+    if (job->rc != VOUCH_STORE_OK) {
+        vouchd_send_store_error(req, job->rc, "revoking the certificate", job->err);
+        goto out;
+    }
+    vouchd_va_revoked(w, x->iss->id, job->serial, job->serial_len);
+    if (load_cert(req, w, x->iss, job->serial, job->serial_len, &c) != 0)
+        goto out;
+    vouchd_send_json(req, 200, cert_json(&c, x->iss->name, 0));
+out:
+    vouch_store_cert_clear(&c);
+    free(x);
+}
+
+static void cert_revoke(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
+                        vouchd_issuer *iss, const uint8_t *serial, size_t sl)
+{
+    static const char *const allowed[] = {"reason", NULL};
+    int reason = VOUCH_PKI_REASON_UNSPECIFIED;
+    json_t *v, *j = body_object(req, 1, "{\"reason\"}");
+    if (!j || members_ok(req, j, allowed, "reason") != 0)
+        goto out;
+    if ((v = json_object_get(j, "reason")) != NULL) {
+        if (!json_is_string(v) || vouch_pki_reason_parse(json_string_value(v), &reason) !=
+                                      VOUCH_PKI_OK || reason == VOUCH_PKI_REASON_REMOVE_FROM_CRL) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                              "'reason' must be an RFC 5280 reason: unspecified, keyCompromise, "
+                              "cACompromise, affiliationChanged, superseded, "
+                              "cessationOfOperation, certificateHold, privilegeWithdrawn, "
+                              "aACompromise (or kebab-case: key-compromise, ...)");
+            goto out;
+        }
+    }
+    revoke_ctx *x = calloc(1, sizeof *x);
+    if (!x) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    x->req = req;
+    x->iss = iss;
+    x->job.kind = VOUCHD_JOB_REVOKE;
+    x->job.issuer_id = iss->id;
+    memcpy(x->job.serial, serial, sl);
+    x->job.serial_len = sl;
+    x->job.reason = reason;
+    snprintf(x->job.actor, sizeof x->job.actor, "%s", caller->actor);
+    x->job.done = revoke_done;
+    x->job.arg = x;
+    if (vouchd_commit_submit(w, &x->job) != 0) {
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE, "the server is stopping");
+        free(x);
+    }
+out:
+    json_decref(j);
+}
+
+/* renew and rekey */
+
+static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
+                       vouchd_issuer *iss, const uint8_t *serial, size_t sl, int rekey)
+{
+    static const char *const none[] = {NULL};
+    static const char *const csr_only[] = {"csr", NULL};
+    vouch_store_cert c;
+    vouch_pki_template tpl;
+    X509 *old = NULL;
+    X509_REQ *csr = NULL;
+    memset(&c, 0, sizeof c);
+    json_t *j = body_object(req, !rekey, rekey ? "{\"csr\"}" : "(empty, or {})");
+    if (!j || members_ok(req, j, rekey ? csr_only : none, rekey ? "csr" : "none") != 0)
+        goto out;
+    if (!iss->signer) {
+        issuing_issuer(req, w, iss->name); /* answers why */
+        goto out;
+    }
+    if (load_cert(req, w, iss, serial, sl, &c) != 0)
+        goto out;
+    if (!rekey && c.status == VOUCH_CERT_REVOKED) {
+        vouchd_send_error(req, 409, VOUCHD_E_CERT_REVOKED,
+                          "the certificate is revoked; a revoked certificate is not renewed "
+                          "(rekey it with a new key instead)");
+        goto out;
+    }
+    if (!rekey && c.status == VOUCH_CERT_EXPIRED) {
+        vouchd_send_error(req, 409, VOUCHD_E_CERT_EXPIRED,
+                          "the certificate has expired; an expired certificate is not renewed "
+                          "(rekey it with a new key instead)");
+        goto out;
+    }
+    if (!c.template_name) {
+        vouchd_send_error(req, 422, VOUCHD_E_TEMPLATE,
+                          "the certificate was not issued under a template; issue a new one");
+        goto out;
+    }
+    if (load_template(req, w, c.template_name, &tpl) != 0)
+        goto out;
+    snprintf(tpl.name, sizeof tpl.name, "%s", c.template_name);
+    if (!(old = vouchd_der_cert(c.der, c.der_len))) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot read the certificate");
+        goto out;
+    }
+    if (rekey) {
+        const char *csr_pem = json_string_value(json_object_get(j, "csr"));
+        if (!csr_pem || !*csr_pem) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                              "member 'csr' (a PEM certificate request, string) is missing");
+            goto out;
+        }
+        if (vouch_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &csr) !=
+            VOUCH_PKI_OK) {
+            ERR_clear_error();
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR,
+                              "member 'csr' is not a PEM PKCS#10 certificate request");
+            goto out;
+        }
+        if (X509_NAME_cmp(X509_REQ_get_subject_name(csr), X509_get_subject_name(old)) != 0) {
+            vouchd_send_error(req, 422, VOUCHD_E_SUBJECT_MISMATCH,
+                              "the CSR's subject differs from the certificate's (%.200s); a "
+                              "rekey keeps the identity",
+                              c.subject ? c.subject : "");
+            goto out;
+        }
+        issue_and_submit(req, w, caller, iss, &tpl, csr, NULL, &c);
+    } else {
+        issue_and_submit(req, w, caller, iss, &tpl, NULL, old, &c);
+    }
+out:
     ERR_clear_error();
+    X509_REQ_free(csr);
+    X509_free(old);
+    vouch_store_cert_clear(&c);
+    json_decref(j);
+}
+
+void vouchd_h_cert_item(struct evhttp_request *req, vouchd_worker *w,
+                        const vouchd_caller *caller, const char *rest)
+{
+    char iname[65], action[16];
+    uint8_t serial[VOUCH_PKI_SERIAL_MAX];
+    size_t sl = 0;
+    int post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    if (parse_item(req, rest, iname, serial, &sl, action) != 0)
+        return;
+    if (action[0] && strcmp(action, "revoke") != 0 && strcmp(action, "renew") != 0 &&
+        strcmp(action, "rekey") != 0) {
+        vouchd_send_error(req, 404, VOUCHD_E_NOT_FOUND,
+                          "no such action '%s' (expected revoke, renew or rekey)", action);
+        return;
+    }
+    if (post != (action[0] != 0)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          post ? "GET, HEAD" : "POST");
+        vouchd_send_error(req, 405, VOUCHD_E_METHOD, "this resource allows %s",
+                          post ? "GET, HEAD" : "POST");
+        return;
+    }
+    vouchd_issuer *iss = vouchd_issuer_find(w, iname, 0, req);
+    if (!iss)
+        return;
+    if (!action[0])
+        cert_get(req, w, iss, serial, sl);
+    else if (strcmp(action, "revoke") == 0)
+        cert_revoke(req, w, caller, iss, serial, sl);
+    else
+        cert_renew(req, w, caller, iss, serial, sl, strcmp(action, "rekey") == 0);
+}
+
+/* ---- search ---------------------------------------------------------------------- */
+
+/* "3600", "90s", "30m", "48h", "7d" -> seconds (1 .. 100 years). */
+static int parse_duration(const char *s, int64_t *out)
+{
+    char *end = NULL;
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v <= 0)
+        return -1;
+    long long mul = 1;
+    if (*end == 's')
+        end++;
+    else if (*end == 'm')
+        mul = 60, end++;
+    else if (*end == 'h')
+        mul = 3600, end++;
+    else if (*end == 'd')
+        mul = 86400, end++;
+    if (*end || v > 100LL * 366 * 86400 / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+/* RFC 3339 UTC ("2026-11-21T00:00:00Z") or seconds since the epoch. */
+static int parse_time(const char *s, int64_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (*s && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12) {
+        *out = strtoll(s, NULL, 10);
+        return 0;
+    }
+    const char *e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!e || strcmp(e, "Z") != 0)
+        return -1;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+typedef struct search_ctx {
+    vouchd_worker *w;
+    json_t *arr;
+    int failed;
+} search_ctx;
+
+static int search_cb(void *ctx, const vouch_store_cert *c)
+{
+    search_ctx *x = ctx;
+    vouchd_issuer *iss = vouchd_issuer_find(x->w, NULL, c->issuer_id, NULL);
+    json_t *o = cert_json(c, iss ? iss->name : "?", 0);
+    if (!o || json_array_append_new(x->arr, o) != 0) {
+        x->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* the ?serial= search: that serial under every issuer (or the one named) */
+static int issuer_ids_cb(void *ctx, const vouch_store_issuer *is)
+{
+    json_t *ids = ctx;
+    return json_array_append_new(ids, json_integer(is->id)) != 0;
+}
+
+static void search_by_serial(struct evhttp_request *req, vouchd_worker *w, const char *hex,
+                             int64_t only_issuer)
+{
+    uint8_t serial[VOUCH_PKI_SERIAL_MAX];
+    size_t sl = 0;
+    char err[256] = "";
+    json_t *ids = json_array(), *arr = json_array();
+    if (strlen(hex) > 2 * VOUCH_PKI_SERIAL_MAX + 20 ||
+        vouch_pki_serial_from_hex(hex, serial, sizeof serial, &sl) != VOUCH_PKI_OK) {
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                          "serial must be hex (as openssl x509 -serial prints it), at most 20 bytes");
+        goto out;
+    }
+    if (!ids || !arr) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    vouch_store_rc rc = vouch_store_issuer_list(w->store, issuer_ids_cb, ids, err, sizeof err);
+    if (rc != VOUCH_STORE_OK) {
+        vouchd_send_store_error(req, rc, "listing issuers", err);
+        goto out;
+    }
+    size_t i;
+    json_t *idj;
+    json_array_foreach(ids, i, idj) {
+        int64_t id = json_integer_value(idj);
+        vouch_store_cert c;
+        if (only_issuer && id != only_issuer)
+            continue;
+        memset(&c, 0, sizeof c);
+        rc = vouch_store_cert_get(w->store, id, serial, sl, &c, err, sizeof err);
+        if (rc == VOUCH_STORE_E_NOT_FOUND || rc == VOUCH_STORE_E_UNKNOWN_CERT)
+            continue;
+        if (rc != VOUCH_STORE_OK) {
+            vouchd_send_store_error(req, rc, "reading a certificate", err);
+            goto out;
+        }
+        vouchd_issuer *iss = vouchd_issuer_find(w, NULL, id, NULL);
+        json_t *o = cert_json(&c, iss ? iss->name : "?", 0);
+        vouch_store_cert_clear(&c);
+        if (!o || json_array_append_new(arr, o) != 0) {
+            vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+            goto out;
+        }
+    }
+    vouchd_send_json(req, 200, json_pack("{s:O}", "certificates", arr));
+out:
+    json_decref(ids);
+    json_decref(arr);
+}
+
+static void certs_search(struct evhttp_request *req, vouchd_worker *w)
+{
+    struct evkeyvalq q;
+    vouch_store_cert_filter f;
+    vouch_store_cursor cur;
+    char err[256] = "";
+    const char *serial = NULL;
+    long limit = PAGE_DEFAULT;
+    unsigned seen = 0;
+    enum { P_STATUS = 1, P_TEMPLATE = 2, P_ISSUER = 4, P_DEVICE = 8, P_SERIAL = 16,
+           P_EXPIRING = 32, P_ISSUED = 64, P_REVOKED = 128, P_LIMIT = 256, P_CURSOR = 512 };
+    memset(&f, 0, sizeof f);
+    memset(&cur, 0, sizeof cur);
+    if (parse_query(req, &q) != 0)
+        return;
+    for (struct evkeyval *kv = q.tqh_first; kv; kv = kv->next.tqe_next) {
+        const char *k = kv->key, *v = kv->value;
+        unsigned bit = strcmp(k, "status") == 0          ? P_STATUS
+                       : strcmp(k, "template") == 0      ? P_TEMPLATE
+                       : strcmp(k, "issuer") == 0        ? P_ISSUER
+                       : strcmp(k, "device_id") == 0     ? P_DEVICE
+                       : strcmp(k, "serial") == 0        ? P_SERIAL
+                       : strcmp(k, "expiring") == 0      ? P_EXPIRING
+                       : strcmp(k, "issued_since") == 0  ? P_ISSUED
+                       : strcmp(k, "revoked_since") == 0 ? P_REVOKED
+                       : strcmp(k, "limit") == 0         ? P_LIMIT
+                       : strcmp(k, "cursor") == 0        ? P_CURSOR
+                                                         : 0;
+        if (!bit) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                              "unknown query parameter '%.64s' (expected status, template, "
+                              "issuer, device_id, serial, expiring, issued_since, revoked_since, "
+                              "limit, cursor)", k);
+            goto out;
+        }
+        if (seen & bit) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "query parameter '%s' given twice", k);
+            goto out;
+        }
+        seen |= bit;
+        int bad = 0;
+        switch (bit) {
+        case P_STATUS:
+            f.status = strcmp(v, "active") == 0    ? VOUCH_CERT_ACTIVE
+                       : strcmp(v, "revoked") == 0 ? VOUCH_CERT_REVOKED
+                       : strcmp(v, "expired") == 0 ? VOUCH_CERT_EXPIRED
+                                                   : VOUCH_CERT_ANY;
+            bad = f.status == VOUCH_CERT_ANY;
+            break;
+        case P_TEMPLATE:
+            f.template_name = v;
+            bad = !*v || strlen(v) > TEMPLATE_NAME_MAX;
+            break;
+        case P_ISSUER: {
+            vouchd_issuer *iss = vouchd_issuer_find(w, v, 0, req);
+            if (!iss)
+                goto out;
+            f.issuer_id = iss->id;
+            break;
+        }
+        case P_DEVICE:
+            f.device_id = v;
+            bad = !*v || strlen(v) > 1024;
+            break;
+        case P_SERIAL:
+            serial = v;
+            break;
+        case P_EXPIRING: {
+            int64_t d = 0;
+            bad = parse_duration(v, &d) != 0;
+            f.expiring_before = (int64_t)time(NULL) + d;
+            break;
+        }
+        case P_ISSUED:
+            bad = parse_time(v, &f.issued_since) != 0;
+            break;
+        case P_REVOKED:
+            bad = parse_time(v, &f.revoked_since) != 0;
+            break;
+        case P_LIMIT: {
+            char *end = NULL;
+            errno = 0;
+            limit = strtol(v, &end, 10);
+            bad = errno || !end || *end || end == v || limit < 1 || limit > PAGE_MAX;
+            break;
+        }
+        case P_CURSOR: {
+            long long a, b;
+            char tail;
+            bad = sscanf(v, "%lld.%lld%c", &a, &b, &tail) != 2;
+            cur.key = a;
+            cur.id = b;
+            cur.started = 1;
+            break;
+        }
+        }
+        if (bad) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                              "bad value for '%s': %s", k,
+                              bit == P_STATUS     ? "expected active, revoked or expired"
+                              : bit == P_EXPIRING ? "expected a duration such as 3600, 90s, "
+                                                    "30m, 48h, 7d"
+                              : bit == P_ISSUED || bit == P_REVOKED
+                                  ? "expected an RFC 3339 UTC time (2026-11-21T00:00:00Z) or "
+                                    "seconds since the epoch"
+                              : bit == P_LIMIT  ? "expected 1..1000"
+                              : bit == P_CURSOR ? "not a cursor this server handed out"
+                                                : "empty or too long");
+            goto out;
+        }
+    }
+    if (serial) {
+        if (seen & ~(unsigned)(P_SERIAL | P_ISSUER)) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                              "'serial' combines only with 'issuer'");
+            goto out;
+        }
+        search_by_serial(req, w, serial, f.issuer_id);
+        goto out;
+    }
+    search_ctx x = {.w = w, .arr = json_array()};
+    if (!x.arr) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    vouch_store_rc rc = vouch_store_cert_search(w->store, &f, &cur, (unsigned)limit, 0, search_cb,
+                                                &x, err, sizeof err);
+    if (x.failed || (rc != VOUCH_STORE_OK && rc != VOUCH_STORE_E_STOPPED)) {
+        json_decref(x.arr);
+        if (x.failed)
+            vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        else
+            vouchd_send_store_error(req, rc, "searching certificates", err);
+        goto out;
+    }
+    json_t *resp = json_pack("{s:o}", "certificates", x.arr);
+    if (resp && !cur.done && json_array_size(json_object_get(resp, "certificates")) > 0) {
+        char c[64];
+        snprintf(c, sizeof c, "%lld.%lld", (long long)cur.key, (long long)cur.id);
+        json_object_set_new(resp, "next_cursor", json_string(c));
+    }
+    vouchd_send_json(req, 200, resp);
+out:
+    evhttp_clear_headers(&q);
+}
+
+void vouchd_h_certs(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
+                    const char *rest)
+{
+    (void)rest;
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_POST)
+        certs_issue(req, w, caller);
+    else
+        certs_search(req, w);
+}
+
+/* ---- sync ------------------------------------------------------------------------- */
+
+static int sync_cb(void *ctx, const vouch_store_cert *c)
+{
+    search_ctx *x = ctx;
+    vouchd_issuer *iss = vouchd_issuer_find(x->w, NULL, c->issuer_id, NULL);
+    json_t *o = cert_json(c, iss ? iss->name : "?", 1);
+    if (!o || json_object_set_new(o, "seq", json_integer(c->seq)) != 0 ||
+        json_array_append_new(x->arr, o) != 0) {
+        json_decref(o);
+        x->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void vouchd_h_sync(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
+                   const char *rest)
+{
+    struct evkeyvalq q;
+    long long after = 0;
+    long limit = SYNC_DEFAULT;
+    int64_t last = 0;
+    char err[256] = "";
+    unsigned seen = 0;
+    (void)caller;
+    (void)rest;
+    if (parse_query(req, &q) != 0)
+        return;
+    for (struct evkeyval *kv = q.tqh_first; kv; kv = kv->next.tqe_next) {
+        char *end = NULL;
+        int is_after = strcmp(kv->key, "after") == 0, is_limit = strcmp(kv->key, "limit") == 0;
+        unsigned bit = is_after ? 1u : is_limit ? 2u : 0u;
+        if (!bit || (seen & bit)) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                              "unknown or repeated query parameter '%.64s' (expected after, limit)",
+                              kv->key);
+            goto out;
+        }
+        seen |= bit;
+        errno = 0;
+        long long v = strtoll(kv->value, &end, 10);
+        if (errno || !end || *end || end == kv->value || v < 0 ||
+            (is_limit && (v < 1 || v > SYNC_MAX))) {
+            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "bad value for '%s': expected %s",
+                              kv->key, is_after ? "a change number >= 0" : "1..10000");
+            goto out;
+        }
+        if (is_after)
+            after = v;
+        else
+            limit = (long)v;
+    }
+    search_ctx x = {.w = w, .arr = json_array()};
+    if (!x.arr) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    vouch_store_rc rc = vouch_store_cert_changes_since(w->store, after, (unsigned)limit, sync_cb,
+                                                       &x, &last, err, sizeof err);
+    if (x.failed || rc != VOUCH_STORE_OK) {
+        json_decref(x.arr);
+        if (x.failed)
+            vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        else
+            vouchd_send_store_error(req, rc, "reading changes", err);
+        goto out;
+    }
+    int more = json_array_size(x.arr) == (size_t)limit;
+    vouchd_send_json(req, 200,
+                     json_pack("{s:o, s:I, s:b}", "changes", x.arr, "cursor", (json_int_t)last,
+                               "more", more));
+out:
+    evhttp_clear_headers(&q);
 }

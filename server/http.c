@@ -202,8 +202,15 @@ static const route routes[] = {
     {"/healthz", 0, 0, M_GET, "GET, HEAD", h_healthz},
     {"/v1/issuers", 0, 1, M_GET, "GET, HEAD", vouchd_h_issuers_list},
     {"/v1/issuers/", 1, 1, M_GET, "GET, HEAD", vouchd_h_issuers_get},
-    {"/v1/certificates", 0, 1, EVHTTP_REQ_POST, "POST", vouchd_h_certs_issue},
-    {"/v1/certificates/", 2, 1, M_GET, "GET, HEAD", vouchd_h_certs_get},
+    {"/v1/certificates", 0, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_certs},
+    {"/v1/certificates/", 2, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_cert_item},
+    {"/v1/sync", 0, 1, M_GET, "GET, HEAD", vouchd_h_sync},
+    {"/v1/templates", 0, 1, M_GET, "GET, HEAD", vouchd_h_templates_list},
+    {"/v1/templates/", 1, 1, M_GET | EVHTTP_REQ_PUT, "GET, HEAD, PUT", vouchd_h_template_item},
+    {"/ca/", 1, 0, M_GET, "GET, HEAD", vouchd_h_ca_cert},
+    {"/crl/", 1, 0, M_GET, "GET, HEAD", vouchd_h_crl},
+    {"/ocsp", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_ocsp},
+    {"/ocsp/", 2, 0, M_GET, "GET, HEAD", vouchd_h_ocsp},
 };
 
 static const route *find_route(const char *path, const char **rest)

@@ -21,6 +21,9 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include <time.h>
+
+#include "pki/pki.h"
 #include "store/store.h"
 
 /* Limits (docs/api.md, "Limits"). */
@@ -45,10 +48,15 @@
 #define VOUCHD_E_BAD_CSR_SIG "bad_csr_signature"        /* 400: CSR self-signature wrong */
 #define VOUCHD_E_TEMPLATE "template_violation"          /* 422: CSR breaks a template rule */
 #define VOUCHD_E_NOT_IMPLEMENTED "not_implemented"      /* 501 */
+#define VOUCHD_E_ALREADY_REVOKED "already_revoked"      /* 409 */
+#define VOUCHD_E_CERT_REVOKED "certificate_revoked"     /* 409: renew of a revoked cert */
+#define VOUCHD_E_CERT_EXPIRED "certificate_expired"     /* 409: renew of an expired cert */
+#define VOUCHD_E_SUBJECT_MISMATCH "subject_mismatch"    /* 422: rekey CSR subject differs */
 
 /* Server-wide settings, read-only once the workers run. */
 typedef struct vouchd_config {
     const char *data_dir;
+    const char *db_path;
     const char *public_url;
     int tls;
     char ca_pass[65]; /* CA key passphrase (vouch_pki_ca_passphrase), wiped at exit */
@@ -64,8 +72,45 @@ typedef struct vouchd_worker {
     struct evconnlistener *listener; /* owned by http */
     struct event *accept_resume;     /* re-enables the listener after an accept error */
     long long accept_warned;         /* time of the last accept-error log line */
-    struct vouchd_signer_cache *signers; /* decrypted issuer keys (handlers_certs.c) */
+    struct vouchd_issuer_cache *issuers; /* issuers with their keys (issuers.c) */
+    struct vouchd_job *replies;           /* finished durable writes (commit.c) */
+    struct event *replies_ev;             /* wakes the loop for them */
+    struct vouchd_va_worker *va;          /* OCSP cache etc. (va.c) */
 } vouchd_worker;
+
+/* An issuer as a worker uses it (issuers.c). Owned by the worker's cache;
+ * valid until the worker stops. */
+typedef struct vouchd_issuer {
+    char name[65];
+    int64_t id;
+    vouch_issuer_kind kind;
+    int64_t parent_id;
+    X509 *cert;
+    uint8_t *der;             /* cert, DER */
+    size_t der_len;
+    time_t not_after;
+    vouch_pki_signer *signer; /* NULL while an external key is not open */
+    int external;             /* the key lives in a vouch-se (key_ref) */
+    json_t *chain;            /* [issuer PEM, parent PEM, ..., root PEM] */
+    char *chain_pem;          /* the same, concatenated */
+    size_t chain_pem_len;
+    vouch_pki_ocsp_issuer ocsp; /* OCSP match hashes; valid when signer != NULL */
+} vouchd_issuer;
+
+/* The issuer by name (name != NULL) or by id, from the worker's cache or
+ * loaded into it. NULL when there is none or it cannot be used; then, if
+ * req is not NULL, the answer (404 unknown_issuer, 500, 503) has been
+ * sent, otherwise the reason was logged. */
+vouchd_issuer *vouchd_issuer_find(vouchd_worker *w, const char *name, int64_t id,
+                                  struct evhttp_request *req);
+/* Every usable issuer in the cache; with refresh (or on first use) the
+ * store is asked for issuers added since (one query: call it on a cache
+ * miss, not per request). -1 on a store failure (logged). */
+int vouchd_issuers_all(vouchd_worker *w, int refresh, vouchd_issuer *const **out, size_t *n);
+void vouchd_issuers_free(vouchd_worker *w);
+
+X509 *vouchd_der_cert(const uint8_t *der, size_t len);
+int vouchd_asn1_time(const ASN1_TIME *t, time_t *out);
 
 /* The authenticated caller of a /v1/ request. */
 typedef struct vouchd_caller {
@@ -108,12 +153,45 @@ void vouchd_h_issuers_list(struct evhttp_request *req, vouchd_worker *w,
 void vouchd_h_issuers_get(struct evhttp_request *req, vouchd_worker *w,
                           const vouchd_caller *caller, const char *rest);
 
-void vouchd_h_certs_issue(struct evhttp_request *req, vouchd_worker *w,
-                         const vouchd_caller *caller, const char *rest);
-void vouchd_h_certs_get(struct evhttp_request *req, vouchd_worker *w,
+/* /v1/certificates: GET search, POST issue (handlers_certs.c) */
+void vouchd_h_certs(struct evhttp_request *req, vouchd_worker *w,
+                    const vouchd_caller *caller, const char *rest);
+/* /v1/certificates/<issuer>/<serial>[/revoke|renew|rekey] */
+void vouchd_h_cert_item(struct evhttp_request *req, vouchd_worker *w,
                         const vouchd_caller *caller, const char *rest);
-/* Frees (and so wipes) the worker's cached issuer keys. */
-void vouchd_certs_worker_free(vouchd_worker *w);
+/* GET /v1/sync */
+void vouchd_h_sync(struct evhttp_request *req, vouchd_worker *w,
+                   const vouchd_caller *caller, const char *rest);
+/* /v1/templates, /v1/templates/<name> (handlers_templates.c) */
+void vouchd_h_templates_list(struct evhttp_request *req, vouchd_worker *w,
+                             const vouchd_caller *caller, const char *rest);
+void vouchd_h_template_item(struct evhttp_request *req, vouchd_worker *w,
+                            const vouchd_caller *caller, const char *rest);
+
+/* ---- validation authority (va.c): public, no token ------------------------------ */
+
+/* GET /ca/<issuer>.crt */
+void vouchd_h_ca_cert(struct evhttp_request *req, vouchd_worker *w,
+                      const vouchd_caller *caller, const char *rest);
+/* GET /crl/<issuer>.crl */
+void vouchd_h_crl(struct evhttp_request *req, vouchd_worker *w,
+                  const vouchd_caller *caller, const char *rest);
+/* POST /ocsp (rest "") and GET /ocsp/<base64> (rest = the encoded request) */
+void vouchd_h_ocsp(struct evhttp_request *req, vouchd_worker *w,
+                   const vouchd_caller *caller, const char *rest);
+/* Server-wide VA state (CRL cache and its rebuild thread, OCSP cache
+ * invalidation). start: before the workers run; 0 or -1 (logged). stop:
+ * after the workers' loops have stopped. */
+int vouchd_va_start(const vouchd_config *cfg);
+void vouchd_va_stop(void);
+/* A revocation of (issuer, serial) has been committed (called on the
+ * worker that revoked, before it answers): the issuer's CRL must be
+ * rebuilt before it is served again and cached OCSP answers for the serial
+ * must not be served any more, on every worker. */
+void vouchd_va_revoked(vouchd_worker *w, int64_t issuer_id, const uint8_t *serial,
+                       size_t serial_len);
+/* Per-worker VA state (OCSP response cache): freed at worker shutdown. */
+void vouchd_va_worker_free(vouchd_worker *w);
 
 /* JSON helpers shared by the handlers (handlers_issuers.c); NULL on failure. */
 int vouchd_name_ok(const char *s);

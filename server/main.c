@@ -59,6 +59,7 @@
 #include <openssl/ssl.h>
 
 #include "pki/pki.h"
+#include "server/commit.h"
 #include "server/http.h"
 
 #define EXIT_RUNTIME 1
@@ -427,7 +428,7 @@ static int worker_init(vouchd_worker *w, int index, const vouchd_config *cfg, co
     }
     w->listener = evhttp_bound_socket_get_listener(bound);
     w->accept_resume = evtimer_new(w->base, accept_resume, w);
-    if (!w->accept_resume) {
+    if (!w->accept_resume || vouchd_commit_worker_init(w) != 0) {
         vouchd_log("worker %d: out of memory", index);
         return EXIT_RUNTIME;
     }
@@ -437,7 +438,9 @@ static int worker_init(vouchd_worker *w, int index, const vouchd_config *cfg, co
 
 static void worker_free(vouchd_worker *w)
 {
-    vouchd_certs_worker_free(w);
+    vouchd_commit_worker_free(w); /* before evhttp_free: the replies hold requests */
+    vouchd_va_worker_free(w);
+    vouchd_issuers_free(w);
     if (w->accept_resume)
         event_free(w->accept_resume);
     if (w->http)
@@ -510,7 +513,8 @@ int main(int argc, char **argv)
     if (check_data_dir(data, db, sizeof db) != 0)
         return EXIT_DATA;
 
-    vouchd_config cfg = {.data_dir = data, .public_url = url, .tls = cert != NULL};
+    vouchd_config cfg = {.data_dir = data, .db_path = db, .public_url = url, .tls = cert != NULL};
+    int committer = 0, va = 0;
     if (load_ca_pass(data, cfg.ca_pass, sizeof cfg.ca_pass) != 0)
         return EXIT_DATA;
 
@@ -561,6 +565,13 @@ int main(int argc, char **argv)
         }
     }
 
+    if (vouchd_commit_start(db) != 0)
+        goto out;
+    committer = 1;
+    if (vouchd_va_start(&cfg) != 0)
+        goto out;
+    va = 1;
+
     g_workers = workers;
     g_nworkers = threads;
     if ((listen_fd = open_listener(listen_s, &ss, sslen)) < 0)
@@ -603,6 +614,10 @@ out:
         event_base_loopbreak(workers[i].base);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (committer)
+        vouchd_commit_stop();
+    if (va)
+        vouchd_va_stop();
     for (long i = 0; workers && i < threads; i++)
         worker_free(&workers[i]);
     free(workers);

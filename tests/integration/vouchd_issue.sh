@@ -143,7 +143,7 @@ json_error unknown_issuer
 body ri.json dev.csr device root
 req "the root does not issue leaves" 400 "${AUTH[@]}" "${JSON[@]}" --data-binary @ri.json "$U/v1/certificates"
 json_error bad_request
-req "GET /v1/certificates (POST only)" 405 "${AUTH[@]}" "$U/v1/certificates"
+req "DELETE /v1/certificates (GET and POST only)" 405 "${AUTH[@]}" -X DELETE "$U/v1/certificates"
 req "GET unknown serial" 404 "${AUTH[@]}" "$U/v1/certificates/default/0123456789ABCDEF"
 json_error not_found
 req "GET serial of another issuer" 404 "${AUTH[@]}" "$U/v1/certificates/root/$SERIAL"
