@@ -1,8 +1,31 @@
 /*
- * CRLs (RFC 5280 section 5): a full v2 CRL per issuer. Built with
- * OpenSSL's X509_CRL API in one pass; 100,000 entries take well under a
- * second (tests/unit/test_pki.c prints the time).
+ * CRLs (RFC 5280 section 5): a full v2 CRL per issuer, built with
+ * OpenSSL's X509_CRL API in one pass.
+ *
+ * What a 100,000-entry CRL costs (bench/crl_bench.c, docs/perf.md) is
+ * mostly memory traffic, and three things keep it down:
+ *  - Entries are created in serial order. OpenSSL encodes a CRL twice: once
+ *    inside X509_CRL_sign_ctx, once more in the caller's i2d_X509_CRL (it
+ *    keeps an encoding only for objects made by d2i, never the one made
+ *    while signing; a d2i round trip to get one costs more than the second
+ *    encoding). Each encoding walks every entry in list order; when that
+ *    order is the order the entries were allocated in, the walk is
+ *    sequential, otherwise (entries created in any other order, then
+ *    sorted) every entry is a cache miss and each encoding takes three to
+ *    four times as long. So the input is sorted, cheaply, as an array of
+ *    pointers first; the store lists entries by serial already, and input
+ *    that is sorted is detected in one pass and left as it is.
+ *  - The stack is then in order, so X509_CRL_sort only confirms it (and
+ *    marks it sorted, so OpenSSL's lookups never reorder it lazily).
+ *  - Per entry, the serial is set from its bytes (no BIGNUM), a revocation
+ *    time equal to the previous one is not formatted again, and the
+ *    reasonCode extension is made by X509_REVOKED_add1_ext_i2d, which
+ *    pushes a new extension; X509_REVOKED_add_ext would copy a prepared
+ *    one through an encode and a decode.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -16,48 +39,114 @@ static int reason_ok(int r)
     return r >= 0 && r <= 10 && r != 7 && r != VOUCH_PKI_REASON_REMOVE_FROM_CRL;
 }
 
-/* One entry; reasonCode only when it says something (RFC 5280 5.3.1).
- * reasons[r] is the ready-made extension for reason r: building it once
- * per CRL instead of once per entry saves an encode per entry. */
-static int add_entry(X509_CRL *crl, const vouch_pki_revoked *e, ASN1_TIME *tm,
-                     X509_EXTENSION *const *reasons)
+/* The canonical magnitude of a serial: leading zero bytes dropped, at least
+ * one byte kept (a zero serial is the one byte 00), as BN_to_ASN1_INTEGER
+ * would make it. */
+static const uint8_t *serial_canon(const vouch_pki_revoked *e, size_t *len)
+{
+    size_t skip = 0;
+
+    while (skip + 1 < e->serial_len && e->serial[skip] == 0)
+        skip++;
+    *len = e->serial_len - skip;
+    return e->serial + skip;
+}
+
+/* OpenSSL's order for CRL entries (X509_REVOKED_cmp: ASN1_STRING_cmp on
+ * the serial, i.e. length first, then the bytes), which for canonical
+ * positive integers is numeric order. */
+static int serial_cmp(const vouch_pki_revoked *a, const vouch_pki_revoked *b)
+{
+    size_t la, lb;
+    const uint8_t *pa = serial_canon(a, &la), *pb = serial_canon(b, &lb);
+
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return memcmp(pa, pb, la);
+}
+
+static int serial_qsort_cmp(const void *a, const void *b)
+{
+    return serial_cmp(*(const vouch_pki_revoked *const *)a, *(const vouch_pki_revoked *const *)b);
+}
+
+/* The entries in serial order, as pointers into revoked. NULL if out of
+ * memory. Free with free(). */
+static const vouch_pki_revoked **sorted_entries(const vouch_pki_revoked *revoked, size_t n)
+{
+    const vouch_pki_revoked **v = malloc((n > 0 ? n : 1) * sizeof *v);
+    size_t i;
+    int sorted = 1;
+
+    if (v == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        v[i] = &revoked[i];
+        if (i > 0 && sorted && serial_cmp(v[i - 1], v[i]) > 0)
+            sorted = 0;
+    }
+    if (!sorted)
+        qsort(v, n, sizeof *v, serial_qsort_cmp);
+    return v;
+}
+
+/* Scratch objects shared by every entry of one CRL. */
+typedef struct {
+    ASN1_INTEGER *sn;
+    ASN1_TIME *tm;
+    time_t tm_value; /* what tm holds, valid when tm_set */
+    int tm_set;
+    ASN1_ENUMERATED *reason;
+} entry_scratch;
+
+/* One entry; reasonCode only when it says something (RFC 5280 5.3.1). */
+static int add_entry(X509_CRL *crl, const vouch_pki_revoked *e, entry_scratch *sc)
 {
     X509_REVOKED *r = X509_REVOKED_new();
-    ASN1_INTEGER *sn = pki_serial_asn1(e->serial, e->serial_len);
+    size_t len;
+    const uint8_t *sn = serial_canon(e, &len);
     int ok = 0;
 
-    if (r == NULL || sn == NULL || ASN1_TIME_set(tm, e->revoked_at) == NULL ||
-        !X509_REVOKED_set_serialNumber(r, sn) || !X509_REVOKED_set_revocationDate(r, tm))
+    if (r == NULL || !ASN1_STRING_set(sc->sn, sn, (int)len) ||
+        !X509_REVOKED_set_serialNumber(r, sc->sn))
         goto exit;
-    if (e->reason != VOUCH_PKI_REASON_UNSPECIFIED && !X509_REVOKED_add_ext(r, reasons[e->reason], -1))
+    if (!sc->tm_set || sc->tm_value != e->revoked_at) {
+        sc->tm_set = 0;
+        if (ASN1_TIME_set(sc->tm, e->revoked_at) == NULL)
+            goto exit;
+        sc->tm_value = e->revoked_at;
+        sc->tm_set = 1;
+    }
+    if (!X509_REVOKED_set_revocationDate(r, sc->tm))
+        goto exit;
+    if (e->reason != VOUCH_PKI_REASON_UNSPECIFIED &&
+        (!ASN1_ENUMERATED_set(sc->reason, e->reason) ||
+         X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, sc->reason, 0, 0) != 1))
         goto exit;
     if (!X509_CRL_add0_revoked(crl, r))
         goto exit;
     r = NULL; /* owned by the CRL now */
     ok = 1;
 exit:
-    ASN1_INTEGER_free(sn);
     X509_REVOKED_free(r);
     return ok;
 }
 
 static int add_entries(X509_CRL *crl, const vouch_pki_revoked *revoked, size_t n)
 {
-    X509_EXTENSION *reasons[11] = {NULL};
-    ASN1_TIME *tm = ASN1_TIME_new();
-    ASN1_ENUMERATED *e = ASN1_ENUMERATED_new();
+    const vouch_pki_revoked **order = NULL;
+    entry_scratch sc = {.sn = ASN1_INTEGER_new(), .tm = ASN1_TIME_new(),
+                        .reason = ASN1_ENUMERATED_new()};
     size_t i;
-    int ok = tm != NULL && e != NULL;
+    int ok = sc.sn != NULL && sc.tm != NULL && sc.reason != NULL &&
+             (order = sorted_entries(revoked, n)) != NULL;
 
-    for (i = 1; ok && i < 11; i++)
-        ok = ASN1_ENUMERATED_set(e, (long)i) &&
-             (reasons[i] = X509V3_EXT_i2d(NID_crl_reason, 0, e)) != NULL;
     for (i = 0; ok && i < n; i++)
-        ok = add_entry(crl, &revoked[i], tm, reasons);
-    for (i = 0; i < 11; i++)
-        X509_EXTENSION_free(reasons[i]);
-    ASN1_TIME_free(tm);
-    ASN1_ENUMERATED_free(e);
+        ok = add_entry(crl, order[i], &sc);
+    free(order);
+    ASN1_INTEGER_free(sc.sn);
+    ASN1_TIME_free(sc.tm);
+    ASN1_ENUMERATED_free(sc.reason);
     return ok;
 }
 
@@ -129,9 +218,10 @@ vouch_pki_rc vouch_pki_crl_build(X509 *issuer, const vouch_pki_signer *key,
         !X509_CRL_set1_lastUpdate(crl, tu) || !X509_CRL_set1_nextUpdate(crl, nu) ||
         !add_entries(crl, revoked, n) || !crl_extensions(crl, issuer, crl_number))
         goto exit;
-    /* Sort by serial before signing: OpenSSL sorts the entries lazily on
-     * its first lookup, and since the signed encoding is not cached, a
-     * later i2d after that sort would no longer match the signature. */
+    /* The entries are in order already (add_entries); this marks the stack
+     * sorted. Without it OpenSSL would sort lazily on the first lookup, and
+     * since the signed encoding is not cached, an i2d after a sort that
+     * moved anything would no longer match the signature. */
     if (!X509_CRL_sort(crl))
         goto exit;
     rc = vouch_pki_sign_crl(key, crl);
