@@ -118,6 +118,8 @@ void cj_hex(const char *key, const uint8_t *b, size_t n);
 /* SubjectPublicKeyInfo PEM of a raw public key (enum vouch_se_alg: P-256
  * 04|X|Y, Ed25519 or X25519 32 bytes). Returns a malloc'd string or NULL. */
 char *cli_pub_to_pem(uint8_t alg, const uint8_t *pub, size_t len);
+/* A P-256 public key (65 bytes, 04|X|Y) as an EVP_PKEY; NULL if invalid. */
+struct evp_pkey_st *cli_p256_pub(const uint8_t *pub, size_t len);
 /* Loads a PEM public key (P-256, Ed25519 or X25519) into its raw form. */
 int cli_pem_to_pub(const char *path, uint8_t *alg, uint8_t pub[65], size_t *len);
 /* r|s <-> DER ECDSA-Sig-Value. to_der returns a malloc'd buffer or NULL;

@@ -17,6 +17,10 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "pki/pki.h"
 
 #include <vouch/se.h>
 
@@ -704,6 +708,104 @@ out:
     return ret;
 }
 
+/* The CSR's signature is made in the chip: pki's external signer calls
+ * this with the SHA-256 digest of the request body. */
+static int csr_sign_cb(void *ctx, const uint8_t *digest, size_t dlen, uint8_t *sig,
+                       size_t sig_size, size_t *sig_len)
+{
+    uint8_t rs[VOUCH_SE_SIG_LEN], *der = NULL;
+    size_t n = 0;
+    vouch_rc *rc = ctx;
+    if (dlen != 32)
+        return -1;
+    *rc = vouch_se_sign(&g.se, (uint8_t)g.slot, digest, dlen, rs, g.flags);
+    if (*rc != VOUCH_OK || !(der = cli_sig_to_der(rs, &n)) || n > sig_size) {
+        OPENSSL_free(der);
+        return -1;
+    }
+    memcpy(sig, der, n);
+    *sig_len = n;
+    OPENSSL_free(der);
+    return 0;
+}
+
+static int cmd_csr(char **pos, int npos)
+{
+    const char *subject, *out, *san = opt("san");
+    uint8_t slot, alg, pub[VOUCH_SE_P256_PUB_LEN];
+    size_t plen, nsans = 0;
+    char why[256] = "", *sancopy = NULL, *sans[16];
+    EVP_PKEY *pk = NULL;
+    vouch_pki_signer *signer = NULL;
+    X509_REQ *req = NULL;
+    BIO *bio = NULL;
+    vouch_rc src = VOUCH_OK;
+    int ret;
+    CHECK(slot_opt(0, &slot));
+    CHECK(need("subject", &subject));
+    CHECK(need("out", &out));
+    if (san) {
+        if (!(sancopy = strdup(san)))
+            return cli_err(CLI_FILE, "out of memory");
+        for (char *save = NULL, *t = strtok_r(sancopy, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+            if (nsans == sizeof sans / sizeof sans[0]) {
+                ret = cli_usage(g.cmd, "at most 16 --san entries");
+                goto out;
+            }
+            sans[nsans++] = t;
+        }
+    }
+    CHECK(se_open());
+    SE_TRY(get_pub(slot, &alg, pub, &plen), "read the key in slot %u", slot);
+    if (alg != VOUCH_SE_ALG_P256) {
+        ret = cli_err(CLI_USAGE, "slot %u holds a %s key; certificate requests need a P-256 key",
+                      slot, NAME(alg_names, alg));
+        goto out;
+    }
+    if (!(pk = cli_p256_pub(pub, plen)) ||
+        vouch_pki_signer_external(pk, csr_sign_cb, &src, &signer) != VOUCH_PKI_OK) {
+        ret = cli_err(CLI_COMM, "the chip returned a malformed public key");
+        goto out;
+    }
+    g.slot = slot;
+    vouch_pki_rc prc = vouch_pki_csr_build(subject, (const char *const *)sans, nsans, signer,
+                                           &req, why, sizeof why);
+    if (prc == VOUCH_PKI_E_ARG) {
+        ret = cli_usage(g.cmd, "%s", why);
+        goto out;
+    }
+    if (prc != VOUCH_PKI_OK) {
+        if (src != VOUCH_OK)
+            SE_TRY(src, "sign the request with slot %u", slot);
+        ret = cli_err(CLI_COMM, "cannot make the request: %s", why);
+        goto out;
+    }
+    BUF_MEM *m = NULL;
+    if (!(bio = BIO_new(BIO_s_mem())) || PEM_write_bio_X509_REQ(bio, req) != 1 ||
+        BIO_get_mem_ptr(bio, &m) != 1 || !m) {
+        ret = cli_err(CLI_FILE, "cannot encode the request");
+        goto out;
+    }
+    CHECK(cli_write_file(out, m->data, m->length, 0));
+    if (g.json) {
+        cj_open(NULL);
+        cj_num("slot", slot);
+        cj_str("subject", subject);
+        char *pem = strndup(m->data, m->length);
+        cj_str("csr", pem ? pem : "");
+        free(pem);
+        cj_close();
+    }
+out:
+    BIO_free(bio);
+    X509_REQ_free(req);
+    vouch_pki_signer_free(signer);
+    EVP_PKEY_free(pk);
+    free(sancopy);
+    return ret;
+}
+
 static int cmd_verify(char **pos, int npos)
 {
     const char *in, *sigpath, *pem = opt("pubkey");
@@ -1180,6 +1282,24 @@ static const se_cmd cmds[] = {
       "    openssl dgst -sha256 -verify pub.pem -signature fw.sig fw.bin        (P-256)\n"
       "    openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in fw.bin \\\n"
       "        -sigfile fw.sig                                                (Ed25519)\n", 0}},
+    {"csr", cmd_csr, OPTS({"slot", "N", NULL, 0}, {"subject", "DN", NULL, 0}, {"san", "LIST", NULL, 0}, {"out", "FILE", NULL, 0}), NULL,
+     {"se csr", "make a certificate request signed by a key in the secure element",
+      SYN "csr --slot N --subject /O=ORG/CN=NAME [--san DNS:x,URI:y] --out FILE",
+      "DESCRIPTION\n"
+      "    Builds a PKCS#10 certificate request for the P-256 public key in slot N\n"
+      "    and has the chip sign it (the host hashes the request body, the chip\n"
+      "    signs the digest), so the request proves possession of a key that\n"
+      "    never left the chip. The request is written as PEM, ready for\n"
+      "    'vouch cert issue' or 'openssl req -verify'.\n\n"
+      "OPTIONS\n"
+      "    --slot N       the key slot (0..3); it must hold a P-256 key\n"
+      "    --subject DN   the subject in OpenSSL's -subj form, e.g.\n"
+      "                   /O=Example/CN=meter-0001 ('\\/' for a '/' in a value)\n"
+      "    --san LIST     subject alternative names, comma-separated: DNS:name,\n"
+      "                   URI:uri, IP:addr, email:addr (at most 16)\n"
+      "    --out FILE     where to write the PEM request; - is stdout\n",
+      "    vouch se csr --slot 0 --subject /O=Example/CN=meter-0001 --out meter.csr\n"
+      "    openssl req -in meter.csr -noout -verify -subject\n", 0}},
     {"verify", cmd_verify, OPTS({"slot", "N", NULL, 0}, {"pubkey", "PEM", NULL, 0}, {"zone", "N", NULL, 0}, {"in", "FILE", NULL, 0}, {"sig", "SIG", NULL, 0}), NULL,
      {"se verify", "have the secure element verify a signature",
       SYN "verify (--slot N | --pubkey PEM | --zone N) --in FILE --sig SIG",

@@ -14,7 +14,7 @@
 
 #include <vouch/se_proto.h>
 
-static EVP_PKEY *p256_from_raw(const uint8_t *pub, size_t len)
+EVP_PKEY *cli_p256_pub(const uint8_t *pub, size_t len)
 {
     EVP_PKEY *pk = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
@@ -35,7 +35,7 @@ char *cli_pub_to_pem(uint8_t alg, const uint8_t *pub, size_t len)
     BIO *bio = NULL;
     char *pem = NULL, *data;
     if (alg == VOUCH_SE_ALG_P256 && len == VOUCH_SE_P256_PUB_LEN && pub[0] == 0x04)
-        pk = p256_from_raw(pub, len);
+        pk = cli_p256_pub(pub, len);
     else if (alg == VOUCH_SE_ALG_ED25519 && len == VOUCH_SE_X_PUB_LEN)
         pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, len);
     else if (alg == VOUCH_SE_ALG_X25519 && len == VOUCH_SE_X_PUB_LEN)

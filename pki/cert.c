@@ -405,3 +405,152 @@ vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old, X509 **
     GENERAL_NAMES_free(san);
     return rc;
 }
+
+/* ---- CSRs we make (a device's SE signs them) ------------------------------------ */
+
+#define CSR_ATTRS_MAX 16
+#define CSR_SANS_MAX 16
+#define CSR_VALUE_MAX 256
+
+/* "/K=V/K=V" (OpenSSL -subj form) into name. */
+static int subject_parse(const char *s, X509_NAME *name, char *why, size_t why_size)
+{
+    char key[32], val[CSR_VALUE_MAX + 1];
+    int attrs = 0;
+    if (s == NULL || s[0] != '/') {
+        pki_why(why, why_size, "subject must look like /O=Example/CN=dev-0001");
+        return -1;
+    }
+    while (*s == '/') {
+        size_t k = 0, v = 0;
+        s++;
+        while (*s && *s != '=' && *s != '/' && k < sizeof key - 1)
+            key[k++] = *s++;
+        key[k] = '\0';
+        if (*s != '=' || k == 0) {
+            pki_why(why, why_size, "subject attribute %d: expected KEY=VALUE", attrs + 1);
+            return -1;
+        }
+        s++;
+        while (*s && *s != '/') {
+            if (*s == '\\' && s[1])
+                s++;
+            if (v == CSR_VALUE_MAX) {
+                pki_why(why, why_size, "subject attribute %s: value over %d bytes", key,
+                        CSR_VALUE_MAX);
+                return -1;
+            }
+            val[v++] = *s++;
+        }
+        val[v] = '\0';
+        if (v == 0) {
+            pki_why(why, why_size, "subject attribute %s: empty value", key);
+            return -1;
+        }
+        if (++attrs > CSR_ATTRS_MAX) {
+            pki_why(why, why_size, "subject: more than %d attributes", CSR_ATTRS_MAX);
+            return -1;
+        }
+        if (!X509_NAME_add_entry_by_txt(name, key, MBSTRING_UTF8, (const unsigned char *)val,
+                                        -1, -1, 0)) {
+            ERR_clear_error();
+            pki_why(why, why_size, "subject attribute '%s' is unknown or its value is invalid",
+                    key);
+            return -1;
+        }
+    }
+    if (*s || attrs == 0) {
+        pki_why(why, why_size, "subject must look like /O=Example/CN=dev-0001");
+        return -1;
+    }
+    return 0;
+}
+
+vouch_pki_rc vouch_pki_csr_build(const char *subject, const char *const *sans, size_t n,
+                                 const vouch_pki_signer *signer, X509_REQ **out, char *why,
+                                 size_t why_size)
+{
+    X509_REQ *req = NULL;
+    X509_NAME *name = NULL;
+    STACK_OF(X509_EXTENSION) *exts = NULL;
+    X509_EXTENSION *ext = NULL;
+    char *conf = NULL;
+    vouch_pki_rc rc = VOUCH_PKI_E_ARG;
+
+    if (out == NULL || signer == NULL || (n && sans == NULL)) {
+        pki_why(why, why_size, "missing argument");
+        return VOUCH_PKI_E_ARG;
+    }
+    *out = NULL;
+    if (n > CSR_SANS_MAX) {
+        pki_why(why, why_size, "more than %d subject alternative names", CSR_SANS_MAX);
+        return VOUCH_PKI_E_ARG;
+    }
+    req = X509_REQ_new();
+    name = X509_NAME_new();
+    if (req == NULL || name == NULL) {
+        rc = VOUCH_PKI_E_NOMEM;
+        goto out;
+    }
+    if (subject_parse(subject, name, why, why_size) != 0)
+        goto out;
+    if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
+        !X509_REQ_set_pubkey(req, vouch_pki_signer_public(signer))) {
+        rc = VOUCH_PKI_E_CRYPTO;
+        goto out;
+    }
+    if (n) {
+        size_t len = 1;
+        for (size_t i = 0; i < n; i++) {
+            size_t l = sans[i] ? strlen(sans[i]) : 0;
+            if (l == 0 || l > CSR_VALUE_MAX || strchr(sans[i], ',') ||
+                (strncmp(sans[i], "DNS:", 4) != 0 && strncmp(sans[i], "URI:", 4) != 0 &&
+                 strncmp(sans[i], "IP:", 3) != 0 && strncmp(sans[i], "email:", 6) != 0)) {
+                pki_why(why, why_size,
+                        "subject alternative name %zu: expected DNS:name, URI:uri, IP:addr or "
+                        "email:addr (no commas)", i + 1);
+                goto out;
+            }
+            len += l + 1;
+        }
+        if ((conf = OPENSSL_zalloc(len)) == NULL) {
+            rc = VOUCH_PKI_E_NOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                strcat(conf, ",");
+            strcat(conf, sans[i]);
+        }
+        ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, conf);
+        if (ext == NULL) {
+            ERR_clear_error();
+            pki_why(why, why_size, "the subject alternative names do not parse");
+            goto out;
+        }
+        if ((exts = sk_X509_EXTENSION_new_null()) == NULL || !sk_X509_EXTENSION_push(exts, ext)) {
+            rc = VOUCH_PKI_E_NOMEM;
+            goto out;
+        }
+        ext = NULL; /* owned by exts */
+        if (!X509_REQ_add_extensions(req, exts)) {
+            rc = VOUCH_PKI_E_CRYPTO;
+            goto out;
+        }
+    }
+    rc = vouch_pki_sign_req(signer, req);
+    if (rc != VOUCH_PKI_OK) {
+        pki_why(why, why_size, "the signer failed");
+        goto out;
+    }
+    *out = req;
+    req = NULL;
+out:
+    ERR_clear_error();
+    X509_EXTENSION_free(ext);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    OPENSSL_free(conf);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    return rc;
+}

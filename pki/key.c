@@ -479,6 +479,21 @@ vouch_pki_rc vouch_pki_sign_crl(const vouch_pki_signer *s, X509_CRL *crl)
     return ok ? VOUCH_PKI_OK : sign_fail(s);
 }
 
+vouch_pki_rc vouch_pki_sign_req(const vouch_pki_signer *s, X509_REQ *req)
+{
+    EVP_MD_CTX *ctx;
+    int ok;
+
+    if (s == NULL || req == NULL)
+        return VOUCH_PKI_E_ARG;
+    ctx = pki_signer_ctx(s);
+    if (ctx == NULL)
+        return VOUCH_PKI_E_CRYPTO;
+    ok = X509_REQ_sign_ctx(req, ctx) > 0;
+    EVP_MD_CTX_free(ctx);
+    return ok ? VOUCH_PKI_OK : sign_fail(s);
+}
+
 vouch_pki_rc vouch_pki_sign_ocsp(const vouch_pki_signer *s, OCSP_BASICRESP *br,
                                  X509 *signer_cert, STACK_OF(X509) *extra, unsigned long flags)
 {

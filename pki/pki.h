@@ -212,6 +212,7 @@ EVP_PKEY *vouch_pki_signer_public(const vouch_pki_signer *s);
  * Ed25519. */
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_sign_cert(const vouch_pki_signer *s, X509 *cert);
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_sign_crl(const vouch_pki_signer *s, X509_CRL *crl);
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_sign_req(const vouch_pki_signer *s, X509_REQ *req);
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_sign_ocsp(const vouch_pki_signer *s, OCSP_BASICRESP *br,
                                                X509 *signer_cert, STACK_OF(X509) *extra,
                                                unsigned long flags);
@@ -353,6 +354,18 @@ VOUCH_PKI_WUR vouch_pki_rc vouch_pki_csr_parse(const uint8_t *data, size_t len, 
  */
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_check_csr(const vouch_pki_template *t, X509_REQ *csr,
                                                char *why, size_t why_size);
+
+/*
+ * A PKCS#10 request signed by `signer` (its public key goes in, so the
+ * request proves possession; with an external signer the private key stays
+ * in the SE). subject in OpenSSL's -subj form, "/O=Example/CN=dev-0001"
+ * ('\\/' for a '/' inside a value), 1..16 attributes; sans: n entries
+ * "DNS:name", "URI:uri", "IP:addr", "email:addr" (0..16). E_ARG (why says
+ * which) for a bad subject or SAN, E_SIGNER when the signer fails.
+ */
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_csr_build(const char *subject, const char *const *sans,
+                                               size_t n, const vouch_pki_signer *signer,
+                                               X509_REQ **out, char *why, size_t why_size);
 
 /* ---- issuance ------------------------------------------------------------------- */
 

@@ -774,6 +774,24 @@ expect 0 "rotate host keys over the channel" seh C hkC1 host-keys --set hkC2
 expect 3 "old keys refused after rotation" seh C hkC1 echo x
 expect 0 "new keys accepted after rotation" seh C hkC2 echo y
 expect 0 "keygen on C" se C keygen --slot 0 --alg ed25519 --out c0.pem
+
+section "certificate requests signed in the chip (se csr)"
+expect 0 "keygen p256 for a CSR on C" se C keygen --slot 3 --alg p256 --out c3.pem
+expect 0 "csr with subject and SANs" se C csr --slot 3 --subject "/O=Vouch Test/CN=meter-0001" --san DNS:meter.local,URI:urn:dev:1 --out c3.csr
+check "openssl verifies the CSR's self-signature" openssl req -in c3.csr -noout -verify
+openssl req -in c3.csr -noout -pubkey >c3.csr.pub 2>/dev/null
+check "the CSR carries the slot's public key" cmp -s c3.csr.pub c3.pem
+check "the CSR subject is as asked" grep -q "CN = meter-0001" <(openssl req -in c3.csr -noout -subject -nameopt oneline 2>/dev/null)
+check "the CSR has the SANs" grep -q "DNS:meter.local, URI:urn:dev:1" <(openssl req -in c3.csr -noout -text 2>/dev/null)
+expect 2 "csr: subject not in /K=V form" se C csr --slot 3 --subject "CN=x" --out x.csr
+expect 2 "csr: unknown attribute" se C csr --slot 3 --subject "/NOPE=x" --out x.csr
+expect 2 "csr: empty value" se C csr --slot 3 --subject "/CN=" --out x.csr
+expect 2 "csr: bad SAN type" se C csr --slot 3 --subject "/CN=x" --san FOO:bar --out x.csr
+expect 2 "csr: missing --subject" se C csr --slot 3 --out x.csr
+expect 2 "csr: missing --out" se C csr --slot 3 --subject "/CN=x"
+expect 2 "csr: Ed25519 slot refused" se C csr --slot 0 --subject "/CN=x" --out x.csr
+expect 3 "csr: empty slot refused" se C csr --slot 1 --subject "/CN=x" --out x.csr
+check_not "no request written on failure" test -e x.csr
 expect 0 "PERSONALIZATION -> TERMINATED over the channel" seh C hkC2 lifecycle --set terminated
 expect 3 "sign on C after terminate refused" se C sign --slot 0 --in emsg.bin --out c.sig
 chip_stop C
