@@ -24,6 +24,9 @@ int pki_add_urls(X509 *cert, const char *public_url, const char *issuer_name);
 
 /* 1 if name is URL-safe [A-Za-z0-9._-]{1,64}. */
 int pki_name_ok(const char *name);
+/* Frees the calling thread's compiled-pattern cache (template.c); threads
+ * free theirs when they exit. */
+void pki_pattern_cache_free(void);
 /* 1 if url is http(s)://... of sane length without spaces or control chars. */
 int pki_url_ok(const char *url);
 

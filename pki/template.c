@@ -4,7 +4,9 @@
  * keep it as JSON and the server can copy it freely; patterns are compiled
  * at check time (a few microseconds, negligible next to one signature).
  */
+#include <pthread.h>
 #include <regex.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -186,10 +188,103 @@ static int pattern_compile(const char *pat, regex_t *re, int *used)
     return 0;
 }
 
-vouch_pki_rc vouch_pki_template_validate(const vouch_pki_template *t, char *why, size_t why_size)
+/*
+ * Compiled patterns, cached per thread: a server checks every CSR against
+ * the same few templates, and compiling a POSIX regex costs more than
+ * matching it. Keyed by the pattern text, so a changed template simply
+ * misses. Freed when the thread exits (and by pki_pattern_cache_free).
+ */
+#define PATTERN_CACHE 8
+
+typedef struct {
+    char pat[VOUCH_PKI_TPL_PATTERN_MAX];
+    regex_t re;
+    int valid;
+} pattern_slot;
+
+typedef struct {
+    pattern_slot slot[PATTERN_CACHE];
+    unsigned next;
+} pattern_cache;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_ok;
+
+static void cache_destroy(void *p)
+{
+    pattern_cache *c = p;
+    for (int i = 0; c && i < PATTERN_CACHE; i++)
+        if (c->slot[i].valid)
+            regfree(&c->slot[i].re);
+    free(c);
+}
+
+static void cache_init(void)
+{
+    cache_ok = pthread_key_create(&cache_key, cache_destroy) == 0;
+}
+
+/* The compiled "^(pat)$" for a non-empty, terminated pattern, or NULL when
+ * it does not compile or there is no cache (the caller compiles then). */
+static const regex_t *pattern_cached(const char *pat)
+{
+    pattern_cache *c;
+    pattern_slot *sl;
+    pthread_once(&cache_once, cache_init);
+    if (!cache_ok)
+        return NULL;
+    if ((c = pthread_getspecific(cache_key)) == NULL) {
+        if ((c = calloc(1, sizeof *c)) == NULL)
+            return NULL;
+        if (pthread_setspecific(cache_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < PATTERN_CACHE; i++)
+        if (c->slot[i].valid && strcmp(c->slot[i].pat, pat) == 0)
+            return &c->slot[i].re;
+    sl = &c->slot[c->next++ % PATTERN_CACHE];
+    if (sl->valid)
+        regfree(&sl->re);
+    sl->valid = 0;
+    int used;
+    if (pattern_compile(pat, &sl->re, &used) != 0 || !used)
+        return NULL;
+    memcpy(sl->pat, pat, strlen(pat) + 1);
+    sl->valid = 1;
+    return &sl->re;
+}
+
+/* 1 when the pattern is empty or compiles (cached when it does). */
+static int pattern_ok(const char *pat)
 {
     regex_t re;
     int used;
+    size_t n = strnlen(pat, VOUCH_PKI_TPL_PATTERN_MAX);
+    if (n == VOUCH_PKI_TPL_PATTERN_MAX)
+        return 0;
+    if (n == 0 || pattern_cached(pat) != NULL)
+        return 1;
+    if (pattern_compile(pat, &re, &used) != 0)
+        return 0;
+    if (used)
+        regfree(&re);
+    return 1;
+}
+
+void pki_pattern_cache_free(void)
+{
+    pthread_once(&cache_once, cache_init);
+    if (!cache_ok)
+        return;
+    cache_destroy(pthread_getspecific(cache_key));
+    pthread_setspecific(cache_key, NULL);
+}
+
+vouch_pki_rc vouch_pki_template_validate(const vouch_pki_template *t, char *why, size_t why_size)
+{
 
     if (t == NULL)
         return VOUCH_PKI_E_ARG;
@@ -224,14 +319,10 @@ vouch_pki_rc vouch_pki_template_validate(const vouch_pki_template *t, char *why,
         BAD("template %s: unknown SAN types", t->name);
     if (t->san_max > 1000 || (t->san_allowed != 0 && t->san_max == 0))
         BAD("template %s: san.max must be 1..1000 when SANs are allowed", t->name);
-    if (pattern_compile(t->cn_pattern, &re, &used) != 0)
+    if (!pattern_ok(t->cn_pattern))
         BAD("template %s: subject.cn_pattern is not a valid extended regex", t->name);
-    if (used)
-        regfree(&re);
-    if (pattern_compile(t->san_pattern, &re, &used) != 0)
+    if (!pattern_ok(t->san_pattern))
         BAD("template %s: san.pattern is not a valid extended regex", t->name);
-    if (used)
-        regfree(&re);
 #undef BAD
     return VOUCH_PKI_OK;
 }
@@ -583,12 +674,17 @@ static const char *rdn_label(uint32_t bit)
     return "?";
 }
 
-/* 1 if value matches the compiled pattern (or there is none). */
+/* 1 if value matches the pattern (or there is none). */
 static int pattern_match(const char *pat, const char *value)
 {
     regex_t re;
     int used, ok;
+    const regex_t *cached;
 
+    if (strnlen(pat, VOUCH_PKI_TPL_PATTERN_MAX) == 0)
+        return 1;
+    if ((cached = pattern_cached(pat)) != NULL)
+        return regexec(cached, value, 0, NULL, 0) == 0;
     if (pattern_compile(pat, &re, &used) != 0)
         return 0;
     if (!used)
