@@ -285,7 +285,6 @@ void pki_pattern_cache_free(void)
 
 vouch_pki_rc vouch_pki_template_validate(const vouch_pki_template *t, char *why, size_t why_size)
 {
-
     if (t == NULL)
         return VOUCH_PKI_E_ARG;
     if (strnlen(t->name, sizeof t->name) == sizeof t->name || !pki_name_ok(t->name)) {
