@@ -5,8 +5,10 @@
  *   master.key   32 random bytes (0600); the CA key passphrase is derived
  *                from it (see derive_pass) and it never leaves this file
  *   vouch.db     the SQLite store (0600): issuers with their keys as
- *                encrypted PKCS#8, templates, certificates, admin token
- *                hashes, the hash-chained audit log
+ *                encrypted PKCS#8 (or, for a key held in a vouch-se slot,
+ *                its key reference "se:unix:/path#N", pki/se_key.h),
+ *                templates, certificates, admin token hashes, the
+ *                hash-chained audit log
  *   admin.token  the first admin API token (0600), token and a newline
  *
  * `ca init` builds the directory under a temporary name next to DIR and
@@ -16,9 +18,11 @@
  *
  * Exit statuses: 0 ok, 1 audit chain broken (audit verify), 2 usage, 3
  * refused (the directory is already a CA, a name is taken, no such issuer,
- * validity beyond the root's), 5 local file error (missing or unreadable
- * directory, database, master key, keys that do not decrypt, or a failure of
- * the crypto library or database).
+ * validity beyond the root's, the SE refused: slot occupied or in use by
+ * another issuer, wrong lifecycle state), 4 the SE (--key-se) cannot be
+ * reached or fails, 5 local file error (missing or unreadable directory,
+ * database, master key, keys that do not decrypt, or a failure of the
+ * crypto library or database).
  */
 #include "cli/cli.h"
 
@@ -43,6 +47,7 @@
 #include <openssl/x509.h>
 
 #include "pki/pki.h"
+#include "pki/se_key.h"
 #include "store/store.h"
 
 #define MASTER_KEY_LEN 32
@@ -62,6 +67,7 @@ static struct {
     int json;
     const char *data; /* --data DIR */
     char actor[96];
+    char se_made[VOUCH_SE_KEY_REF_MAX]; /* key generated in an SE by this run */
 } g;
 
 static cli_opt gopts[] = {
@@ -79,7 +85,11 @@ static const char status_text[] =
     "       is printed)\n"
     "    2  usage error: unknown command or option, missing or bad argument\n"
     "    3  refused: DIR already holds a CA or is not empty, the issuer name is\n"
-    "       taken, no such issuer, a validity beyond the root's\n"
+    "       taken, no such issuer, a validity beyond the root's; or the secure\n"
+    "       element refused (--key-se): slot occupied or used by another\n"
+    "       issuer, slot holds no key, wrong lifecycle state\n"
+    "    4  the secure element cannot be reached (--key-se, or an issuer whose\n"
+    "       key lives in one) or fails to sign\n"
     "    5  local file error: DIR, its database or master key missing,\n"
     "       unreadable or unwritable, keys that do not decrypt with the master\n"
     "       key, or a failure of the database or crypto library\n";
@@ -290,16 +300,131 @@ out:
     return ret;
 }
 
-/* A stored issuer's key, decrypted, as a signer. */
+/* ---- CA keys: in memory (decrypted) or in a vouch-se slot ------------------------- */
+typedef struct ca_key {
+    vouch_pki_signer *mem; /* decrypted or freshly made key */
+    vouch_se_key *se;      /* or: the key in an SE slot */
+} ca_key;
+
+static const vouch_pki_signer *ca_key_signer(const ca_key *k)
+{
+    return k->mem ? k->mem : vouch_se_key_signer(k->se);
+}
+
+static void ca_key_free(ca_key *k)
+{
+    vouch_pki_signer_free(k->mem);
+    vouch_se_key_close(k->se);
+    k->mem = NULL;
+    k->se = NULL;
+}
+
+/* A vouch_se_key failure as an exit status: a malformed reference is a usage
+ * error when the user typed it (`typed`), damaged data when it came from the
+ * database. */
+static int se_key_fail(vouch_pki_rc rc, const char *why, int typed)
+{
+    int code = rc == VOUCH_PKI_E_PARSE || rc == VOUCH_PKI_E_ARG
+                   ? (typed ? CLI_USAGE : CLI_FILE)
+               : rc == VOUCH_PKI_E_POLICY || rc == VOUCH_PKI_E_NOTFOUND ? 3
+               : rc == VOUCH_PKI_E_SIGNER                               ? CLI_COMM
+                                                                        : CLI_FILE;
+    ERR_clear_error();
+    if (code == CLI_USAGE)
+        return cli_usage(g.cmd, "bad --key-se/--slot: %s", why);
+    cli_err(code, "%s", why);
+    if (rc == VOUCH_PKI_E_POLICY && strstr(why, "already holds"))
+        cli_err(code, "hint: --replace-key destroys the key in that slot and makes a new one");
+    return code;
+}
+
+/* --key-se unix:PATH --slot N [--replace-key]: where a new CA key is made. */
+typedef struct se_opt {
+    const char *spec; /* NULL: a key in memory, stored encrypted */
+    int slot;
+    unsigned flags;   /* VOUCH_SE_KEY_REPLACE */
+    char ref[VOUCH_SE_KEY_REF_MAX];
+} se_opt;
+
+static int opt_key_se(se_opt *o)
+{
+    const char *spec = cli_val(g.opts, "key-se"), *sl = cli_val(g.opts, "slot");
+    const char *alg = cli_val(g.opts, "key-alg");
+    int replace = cli_val(g.opts, "replace-key") != NULL, ret;
+    char why[384] = "";
+    uint64_t v;
+    memset(o, 0, sizeof *o);
+    if (!spec) {
+        if (sl)
+            return cli_usage(g.cmd, "--slot needs --key-se unix:PATH (the SE holding the key)");
+        if (replace)
+            return cli_usage(g.cmd, "--replace-key needs --key-se unix:PATH and --slot N");
+        return CLI_OK;
+    }
+    if (!sl)
+        return cli_usage(g.cmd, "--key-se needs --slot N (the SE's key slot, 0..%u)",
+                         VOUCH_SE_KEY_SLOTS - 1);
+    if ((ret = cli_num(g.cmd, "--slot value", sl, 0, 255, &v)) != CLI_OK)
+        return ret;
+    vouch_pki_key_alg a;
+    if (alg && (vouch_pki_key_alg_parse(alg, &a) != VOUCH_PKI_OK || a != VOUCH_PKI_KEY_EC_P256))
+        return cli_usage(g.cmd, "--key-se makes P-256 keys; --key-alg %s cannot go with it",
+                         alg);
+    vouch_pki_rc rc = vouch_se_key_ref_make(spec, (int)v, o->ref, sizeof o->ref, why, sizeof why);
+    if (rc != VOUCH_PKI_OK)
+        return cli_usage(g.cmd, "bad --key-se/--slot: %s", why);
+    o->spec = spec;
+    o->slot = (int)v;
+    o->flags = replace ? VOUCH_SE_KEY_REPLACE : 0;
+    return CLI_OK;
+}
+
+/* Every check the SE can make before a key is generated, so refusals come
+ * before anything is created. */
+static int se_preflight(const se_opt *o)
+{
+    char why[512] = "", ref[VOUCH_SE_KEY_REF_MAX];
+    vouch_pki_rc rc = vouch_se_key_generate_ex(o->spec, o->slot, o->flags | VOUCH_SE_KEY_CHECK_ONLY,
+                                               ref, sizeof ref, why, sizeof why);
+    return rc == VOUCH_PKI_OK ? CLI_OK : se_key_fail(rc, why, 1);
+}
+
+/* Generates the key in the SE slot and opens it. */
+static int se_new_key(const se_opt *o, vouch_se_key **out)
+{
+    char why[512] = "", ref[VOUCH_SE_KEY_REF_MAX];
+    *out = NULL;
+    vouch_pki_rc rc = vouch_se_key_generate_ex(o->spec, o->slot, o->flags, ref, sizeof ref, why,
+                                               sizeof why);
+    if (rc != VOUCH_PKI_OK)
+        return se_key_fail(rc, why, 1);
+    snprintf(g.se_made, sizeof g.se_made, "%s", ref);
+    rc = vouch_se_key_open(ref, out, why, sizeof why);
+    return rc == VOUCH_PKI_OK ? CLI_OK : se_key_fail(rc, why, 0);
+}
+
+/* After a failure: a key generated in an SE cannot be taken back. */
+static void se_orphan_note(void)
+{
+    if (g.se_made[0])
+        cli_err(CLI_OK, "note: %s now holds a new key that no CA uses; to use that slot again, "
+                        "add --replace-key", g.se_made);
+}
+
+/* A stored issuer's key: decrypted, or opened in its SE. */
 static int issuer_signer(const vouch_store_issuer *is, const uint8_t pass[PASS_LEN],
-                         vouch_pki_signer **signer)
+                         ca_key *k)
 {
     EVP_PKEY *key = NULL;
-    *signer = NULL;
-    if (!is->key_pem)
-        return cli_err(3, "issuer '%s' keeps its key outside the database (%s); this "
-                          "command needs it in the database",
-                       is->name, is->key_ref ? is->key_ref : "?");
+    memset(k, 0, sizeof *k);
+    if (!is->key_pem) {
+        char why[512] = "";
+        vouch_pki_rc src = vouch_se_key_open(is->key_ref ? is->key_ref : "", &k->se, why,
+                                             sizeof why);
+        if (src != VOUCH_PKI_OK)
+            return se_key_fail(src, why, 0);
+        return CLI_OK;
+    }
     vouch_pki_rc rc = vouch_pki_key_decrypt(is->key_pem, strlen(is->key_pem), pass, PASS_LEN,
                                             &key);
     if (rc == VOUCH_PKI_E_DECRYPT) {
@@ -309,21 +434,33 @@ static int issuer_signer(const vouch_store_issuer *is, const uint8_t pass[PASS_L
     }
     if (rc != VOUCH_PKI_OK)
         return pki_fail(rc, "cannot load the issuer key");
-    rc = vouch_pki_signer_from_key(key, signer);
+    rc = vouch_pki_signer_from_key(key, &k->mem);
     vouch_pki_key_free(key);
     if (rc != VOUCH_PKI_OK)
         return pki_fail(rc, "cannot use the issuer key");
     return CLI_OK;
 }
 
+/* A signature through k failed: say why, with the SE's words if it is one. */
+static int sign_fail(vouch_pki_rc rc, const ca_key *k, const char *what)
+{
+    if (rc == VOUCH_PKI_E_SIGNER && k->se) {
+        ERR_clear_error();
+        const char *e = vouch_se_key_last_error(k->se);
+        return cli_err(CLI_COMM, "%s: the key in %s did not sign: %s", what,
+                       vouch_se_key_ref(k->se), *e ? e : "its signature does not verify");
+    }
+    return pki_fail(rc, what);
+}
+
 /* ---- making a CA ----------------------------------------------------------------- */
 typedef struct made_ca {
     X509 *cert;
-    char *pem; /* encrypted key */
+    char *pem; /* encrypted key, or NULL for a key in an SE */
     size_t pem_len;
     uint8_t *der;
     size_t der_len;
-    vouch_pki_signer *signer;
+    ca_key key;
 } made_ca;
 
 static void made_free(made_ca *m)
@@ -331,47 +468,64 @@ static void made_free(made_ca *m)
     X509_free(m->cert);
     vouch_pki_free_secret(m->pem, m->pem_len);
     OPENSSL_free(m->der);
-    vouch_pki_signer_free(m->signer);
+    ca_key_free(&m->key);
     memset(m, 0, sizeof *m);
 }
 
-/* A root (parent NULL) or a CA signed by parent. */
+/* A root (parent NULL) or a CA signed by parent. With `se` the CA's key is
+ * that SE key (m takes it over, even on failure); otherwise a new key of
+ * `alg`, kept encrypted under pass. */
 static int make_ca(const char *org, const char *cn, vouch_pki_key_alg alg, time_t nb, time_t na,
-                   int path_len, X509 *parent, const vouch_pki_signer *parent_key,
-                   const uint8_t pass[PASS_LEN], made_ca *m)
+                   int path_len, X509 *parent, const ca_key *parent_key,
+                   const uint8_t pass[PASS_LEN], vouch_se_key *se, made_ca *m)
 {
     uint8_t serial[VOUCH_PKI_SERIAL_LEN];
-    EVP_PKEY *key = NULL;
+    EVP_PKEY *key = NULL, *pub = NULL;
+    X509_CRL *crl = NULL;
     vouch_pki_rc rc;
     int ret = CLI_OK;
     memset(m, 0, sizeof *m);
+    m->key.se = se;
     rc = vouch_pki_serial_random(serial);
-    if (rc == VOUCH_PKI_OK)
+    if (rc == VOUCH_PKI_OK && !se)
         rc = vouch_pki_key_generate(alg, &key);
-    if (rc == VOUCH_PKI_OK)
-        rc = vouch_pki_signer_from_key(key, &m->signer);
+    if (rc == VOUCH_PKI_OK && !se)
+        rc = vouch_pki_signer_from_key(key, &m->key.mem);
     if (rc != VOUCH_PKI_OK) {
         ret = pki_fail(rc, "cannot make a CA key");
         goto out;
     }
+    pub = se ? vouch_se_key_public(se) : key;
     vouch_pki_ca_params p = {.org = org, .cn = cn, .serial = serial,
                              .serial_len = sizeof serial, .not_before = nb, .not_after = na,
                              .path_len = path_len};
-    rc = parent ? vouch_pki_ca_sub(&p, key, parent, parent_key, &m->cert)
-                : vouch_pki_ca_root(&p, m->signer, &m->cert);
+    rc = parent ? vouch_pki_ca_sub(&p, pub, parent, ca_key_signer(parent_key), &m->cert)
+                : vouch_pki_ca_root(&p, ca_key_signer(&m->key), &m->cert);
     if (rc == VOUCH_PKI_E_POLICY) {
         ERR_clear_error();
         ret = cli_err(3, "cannot make CA '%s': its validity would end after its issuer's", cn);
         goto out;
     }
     if (rc != VOUCH_PKI_OK) {
-        ret = pki_fail(rc, "cannot make a CA certificate");
+        ret = sign_fail(rc, parent ? parent_key : &m->key, "cannot make a CA certificate");
         goto out;
     }
-    rc = vouch_pki_key_encrypt(key, pass, PASS_LEN, &m->pem, &m->pem_len);
-    if (rc != VOUCH_PKI_OK) {
-        ret = pki_fail(rc, "cannot encrypt a CA key");
-        goto out;
+    if (se) {
+        /* Proof that the slot signs with the certified key before anything
+         * refers to it: a throwaway empty CRL, verified by the signer. */
+        time_t now = time(NULL);
+        rc = vouch_pki_crl_build(m->cert, ca_key_signer(&m->key), NULL, 0, 1, now, now + 3600,
+                                 &crl);
+        if (rc != VOUCH_PKI_OK) {
+            ret = sign_fail(rc, &m->key, "cannot use the new SE key");
+            goto out;
+        }
+    } else {
+        rc = vouch_pki_key_encrypt(key, pass, PASS_LEN, &m->pem, &m->pem_len);
+        if (rc != VOUCH_PKI_OK) {
+            ret = pki_fail(rc, "cannot encrypt a CA key");
+            goto out;
+        }
     }
     unsigned char *der = NULL;
     int dl = i2d_X509(m->cert, &der);
@@ -383,18 +537,28 @@ static int make_ca(const char *org, const char *cn, vouch_pki_key_alg alg, time_
     m->der = der;
     m->der_len = (size_t)dl;
 out:
+    X509_CRL_free(crl);
     vouch_pki_key_free(key);
     if (ret)
         made_free(m);
     return ret;
 }
 
+/* Where a made or stored CA's key is, for printing. */
+static const char *made_key_where(const made_ca *m)
+{
+    return m->key.se ? vouch_se_key_ref(m->key.se) : "encrypted";
+}
+
 static int store_ca(vouch_store *st, const char *name, vouch_issuer_kind kind, int64_t parent,
                     const made_ca *m, int64_t *id)
 {
-    char err[256] = "", what[160];
+    char err[256] = "", what[160], ref[VOUCH_SE_KEY_REF_MAX] = "";
+    if (m->key.se)
+        snprintf(ref, sizeof ref, "%s", vouch_se_key_ref(m->key.se));
     vouch_store_issuer is = {.name = (char *)name, .kind = kind, .parent_id = parent,
-                             .cert_der = m->der, .cert_der_len = m->der_len, .key_pem = m->pem};
+                             .cert_der = m->der, .cert_der_len = m->der_len, .key_pem = m->pem,
+                             .key_ref = m->key.se ? ref : NULL};
     vouch_store_rc rc = vouch_store_issuer_insert(st, &is, g.actor, id, err, sizeof err);
     if (rc == VOUCH_STORE_E_EXISTS)
         return cli_err(3, "issuer '%s' already exists in %s", name, g.data);
@@ -411,7 +575,7 @@ typedef struct ca_view {
     char not_before[32], not_after[32];
     char serial[VOUCH_PKI_SERIAL_HEX_MAX];
     uint8_t fp[32];
-    const char *key;
+    char key[384]; /* "encrypted", a key reference, or "" (not shown) */
 } ca_view;
 
 static const char *kind_name(vouch_issuer_kind k)
@@ -445,6 +609,8 @@ static void view_text(const char *label, const ca_view *v)
     printf("%-12s %s (%s)\n", label, v->name, v->kind);
     printf("  subject    %s\n  not after  %s\n  serial     %s\n  SHA-256    %s\n", v->subject,
            v->not_after, v->serial, fpc);
+    if (v->key[0])
+        printf("  key        %s\n", v->key);
 }
 
 static void view_json(const char *key, const ca_view *v, const char *parent)
@@ -461,7 +627,7 @@ static void view_json(const char *key, const ca_view *v, const char *parent)
     cj_str("not_after", v->not_after);
     cj_str("serial", v->serial);
     cj_str("sha256", fph);
-    if (v->key)
+    if (v->key[0])
         cj_str("key", v->key);
     cj_close();
 }
@@ -566,7 +732,7 @@ static int check_target(const char *dir)
 
 /* ---- ca init ------------------------------------------------------------------------- */
 static int init_in(const char *tmp, const char *org, vouch_pki_key_alg alg, uint64_t root_days,
-                   uint64_t iss_days, ca_view *rv, ca_view *iv)
+                   uint64_t iss_days, const se_opt *so, ca_view *rv, ca_view *iv)
 {
     char path[PATH_MAX], err[256] = "", cn[80], token[VOUCH_TOKEN_LEN + 2] = "";
     uint8_t mk[MASTER_KEY_LEN], pass[PASS_LEN];
@@ -600,11 +766,18 @@ static int init_in(const char *tmp, const char *org, vouch_pki_key_alg alg, uint
 
     time_t now = time(NULL), nb = now - 60;
     snprintf(cn, sizeof cn, "%s Root CA", org);
-    CHECK(make_ca(org, cn, alg, nb, now + (time_t)root_days * 86400, 1, NULL, NULL, pass, &root));
+    CHECK(make_ca(org, cn, alg, nb, now + (time_t)root_days * 86400, 1, NULL, NULL, pass, NULL,
+                  &root));
     CHECK(store_ca(st, ROOT_NAME, VOUCH_ISSUER_ROOT, 0, &root, &root_id));
     snprintf(cn, sizeof cn, "%s Issuing CA", org);
-    CHECK(make_ca(org, cn, alg, nb, now + (time_t)iss_days * 86400, 0, root.cert, root.signer,
-                  pass, &iss));
+    /* --key-se: the issuing CA's key is made in the SE slot, as late as
+     * possible (a generated key cannot be taken back); the root stays
+     * encrypted here, used offline only to sign CAs. */
+    vouch_se_key *sk = NULL;
+    if (so->spec)
+        CHECK(se_new_key(so, &sk));
+    CHECK(make_ca(org, cn, alg, nb, now + (time_t)iss_days * 86400, 0, root.cert, &root.key,
+                  pass, sk, &iss));
     CHECK(store_ca(st, DEFAULT_NAME, VOUCH_ISSUER_ISSUING, root_id, &iss, &iss_id));
 
     size_t n = 0;
@@ -636,13 +809,15 @@ static int init_in(const char *tmp, const char *org, vouch_pki_key_alg alg, uint
 
     CHECK(view_of(ROOT_NAME, VOUCH_ISSUER_ROOT, root.cert, rv));
     CHECK(view_of(DEFAULT_NAME, VOUCH_ISSUER_ISSUING, iss.cert, iv));
+    snprintf(rv->key, sizeof rv->key, "%s", made_key_where(&root));
+    snprintf(iv->key, sizeof iv->key, "%s", made_key_where(&iss));
     char rfp[65], ifp[65];
     fp_hex(rv->fp, rfp);
     fp_hex(iv->fp, ifp);
-    json_t *det = json_pack("{s:s,s:s,s:s,s:s,s:I}", "org", org, "key_alg",
+    json_t *det = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "org", org, "key_alg",
                             cli_val(g.opts, "key-alg") ? cli_val(g.opts, "key-alg") : "p256",
                             "root_sha256", rfp, "issuing_sha256", ifp, "admin_token_id",
-                            (json_int_t)tok_id);
+                            (json_int_t)tok_id, "issuing_key", iv->key);
     char *dj = det ? json_dumps(det, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(det);
     if (!dj) {
@@ -683,6 +858,7 @@ static int cmd_init(void)
     vouch_pki_key_alg alg;
     char dir[PATH_MAX], parent[PATH_MAX], tmp[PATH_MAX + 32];
     ca_view rv, iv;
+    se_opt so;
     int ret;
 
     CHECK(need_data());
@@ -692,6 +868,7 @@ static int cmd_init(void)
         return cli_usage(g.cmd, "bad --org: 1 to 53 bytes without control characters (the "
                                 "CA names '<org> Issuing CA' must fit in 64)");
     CHECK(opt_alg(&alg));
+    CHECK(opt_key_se(&so));
     CHECK(opt_days("root-days", 7300, &root_days));
     CHECK(opt_days("issuing-days", 3650, &iss_days));
     if (iss_days > root_days)
@@ -720,6 +897,8 @@ static int cmd_init(void)
         return cli_err(CLI_FILE, "cannot create %s: its parent directory %s %s", dir, parent,
                        errno == ENOENT || !S_ISDIR(sb.st_mode) ? "does not exist"
                                                                : strerror(errno));
+    if (so.spec)
+        CHECK(se_preflight(&so));
     snprintf(tmp, sizeof tmp, "%s/.vouch-init-XXXXXX", parent);
     mode_t old = umask(077);
     if (!mkdtemp(tmp)) {
@@ -727,7 +906,7 @@ static int cmd_init(void)
         umask(old);
         return ret;
     }
-    ret = init_in(tmp, org, alg, root_days, iss_days, &rv, &iv);
+    ret = init_in(tmp, org, alg, root_days, iss_days, &so, &rv, &iv);
     if (ret == CLI_OK && rename(tmp, dir) != 0) {
         int e = errno;
         if (e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
@@ -738,6 +917,7 @@ static int cmd_init(void)
     if (ret != CLI_OK) {
         remove_tmp(tmp);
         umask(old);
+        se_orphan_note();
         return ret;
     }
     umask(old);
@@ -784,6 +964,8 @@ out:
 typedef struct root_find {
     int64_t id;
     int count;
+    const char *ref; /* with --key-se: who already keeps its key there? */
+    char ref_user[130];
 } root_find;
 
 static int find_root_cb(void *ctx, const vouch_store_issuer *is)
@@ -793,6 +975,8 @@ static int find_root_cb(void *ctx, const vouch_store_issuer *is)
         r->id = is->id;
         r->count++;
     }
+    if (r->ref && is->key_ref && strcmp(is->key_ref, r->ref) == 0)
+        snprintf(r->ref_user, sizeof r->ref_user, "%s", is->name);
     return 0;
 }
 
@@ -815,9 +999,10 @@ static int cmd_add_issuer(void)
     vouch_store *st = NULL;
     vouch_store_issuer root = {0}, existing = {0};
     X509 *root_cert = NULL;
-    vouch_pki_signer *root_key = NULL;
+    ca_key root_key = {0};
     made_ca m = {0};
     ca_view v;
+    se_opt so;
     vouch_store_rc src;
     int ret, have_pass = 0;
 
@@ -833,6 +1018,7 @@ static int cmd_add_issuer(void)
         goto out;
     }
     CHECK(opt_alg(&alg));
+    CHECK(opt_key_se(&so));
     CHECK(opt_days("days", 3650, &days));
 
     mode_t old = umask(077);
@@ -850,10 +1036,16 @@ static int cmd_add_issuer(void)
         ret = store_fail(src, "cannot read the CA database", err);
         goto out;
     }
-    root_find rf = {0, 0};
+    root_find rf = {0, 0, so.spec ? so.ref : NULL, ""};
     src = vouch_store_issuer_list(st, find_root_cb, &rf, err, sizeof err);
     if (src != VOUCH_STORE_OK) {
         ret = store_fail(src, "cannot read the CA database", err);
+        goto out;
+    }
+    if (rf.ref_user[0]) {
+        /* even with --replace-key: that would destroy a live CA's key */
+        ret = cli_err(3, "issuer '%s' keeps its key in %s; a slot holds one key, give "
+                         "another --slot", rf.ref_user, so.ref);
         goto out;
     }
     if (rf.count != 1) {
@@ -903,9 +1095,14 @@ static int cmd_add_issuer(void)
     CHECK(load_pass(g.data, pass));
     have_pass = 1;
     CHECK(issuer_signer(&root, pass, &root_key));
-    CHECK(make_ca(org, cn, alg, now - 60, na, 0, root_cert, root_key, pass, &m));
+    vouch_se_key *sk = NULL;
+    if (so.spec)
+        CHECK(se_new_key(&so, &sk)); /* last, after everything that can refuse */
+    CHECK(make_ca(org, cn, alg, now - 60, na, 0, root_cert, &root_key, pass, sk, &m));
     CHECK(store_ca(st, name, VOUCH_ISSUER_FAMILY, root.id, &m, NULL));
+    g.se_made[0] = '\0'; /* stored: the key has its CA */
     CHECK(view_of(name, VOUCH_ISSUER_FAMILY, m.cert, &v));
+    snprintf(v.key, sizeof v.key, "%s", made_key_where(&m));
     if (g.json) {
         view_json(NULL, &v, root.name);
     } else {
@@ -915,8 +1112,10 @@ static int cmd_add_issuer(void)
 out:
     if (have_pass)
         OPENSSL_cleanse(pass, sizeof pass);
+    if (ret)
+        se_orphan_note();
     made_free(&m);
-    vouch_pki_signer_free(root_key);
+    ca_key_free(&root_key);
     X509_free(root_cert);
     vouch_store_issuer_clear(&root);
     vouch_store_issuer_clear(&existing);
@@ -954,7 +1153,8 @@ static int list_cb(void *ctx, const vouch_store_issuer *is)
     ca_view *v = &l->v[l->n++];
     v->id = is->id;
     v->parent_id = is->parent_id;
-    v->key = is->key_pem ? "encrypted" : "external";
+    snprintf(v->key, sizeof v->key, "%s",
+             is->key_pem ? "encrypted" : is->key_ref ? is->key_ref : "external");
     return 0;
 }
 
@@ -1148,10 +1348,12 @@ static const char group_opts[] =
 static const ca_cmd ca_cmds[] = {
     {"init", cmd_init,
      OPTS({"org", "NAME", NULL, 0}, {"key-alg", "ALG", NULL, 0}, {"root-days", "N", NULL, 0},
-          {"issuing-days", "N", NULL, 0}),
+          {"issuing-days", "N", NULL, 0}, {"key-se", "unix:PATH", NULL, 0},
+          {"slot", "N", NULL, 0}, {"replace-key", NULL, NULL, 0}),
      {"ca init", "create a certificate authority in a new data directory",
       "    vouch ca init --data DIR --org NAME [--key-alg p256|p384|ed25519]\n"
-      "                  [--root-days N] [--issuing-days N] [--json]",
+      "                  [--root-days N] [--issuing-days N]\n"
+      "                  [--key-se unix:PATH --slot N [--replace-key]] [--json]",
       "DESCRIPTION\n"
       "    Creates DIR (mode 0700) and in it:\n"
       "      master.key   32 random bytes (0600). The CA keys' passphrase is\n"
@@ -1180,23 +1382,50 @@ static const ca_cmd ca_cmds[] = {
       "    renamed into place last, so a failure leaves nothing behind.\n\n"
       "    Keep a copy of master.key offline: without it the CA keys cannot\n"
       "    be decrypted, and with it and vouch.db anyone can sign as the CA.\n\n"
+      "    KEY IN A SECURE ELEMENT. With --key-se unix:PATH --slot N the\n"
+      "    default issuing CA's key (the one vouchd signs certificates, CRLs\n"
+      "    and OCSP answers with every day) is generated inside slot N of the\n"
+      "    vouch-se daemon listening on PATH, which plays the HSM: the key\n"
+      "    never leaves it, and vouch.db records only its key reference\n"
+      "    se:unix:/absolute/PATH#N. The root key, used offline only to sign\n"
+      "    CAs (add-issuer), stays encrypted in vouch.db. The SE is checked\n"
+      "    before anything is created: it must be reachable, awake, not\n"
+      "    terminated, the slot empty (unless --replace-key), and, once\n"
+      "    operational, slot 1..3 without host keys set. After the\n"
+      "    certificate is made the SE signs a test CRL, verified against it.\n"
+      "    A key generated in the SE cannot be taken back: if init fails\n"
+      "    after that, the slot holds an unused key and a retry needs\n"
+      "    --replace-key.\n\n"
       "OPTIONS\n"
       "    --org NAME          organization (O=), 1..53 bytes\n"
       "    --key-alg ALG       p256 (default), p384 or ed25519, for both CAs\n"
+      "                        (only p256 with --key-se)\n"
       "    --root-days N       root validity in days, default 7300 (1..36500)\n"
       "    --issuing-days N    issuing CA validity, default 3650; at most\n"
       "                        --root-days\n"
+      "    --key-se unix:PATH  make the issuing CA's key (P-256) in the vouch-se\n"
+      "                        at PATH (a relative PATH is made absolute)\n"
+      "    --slot N            with --key-se: the key slot, 0..3 (0 is the\n"
+      "                        factory slot, locked once the SE is operational)\n"
+      "    --replace-key       with --key-se: overwrite a key already in the\n"
+      "                        slot (that key is destroyed)\n"
       "    --json              print {data, org, root{...}, issuing{...},\n"
-      "                        admin_token_file, master_key_file, templates}\n",
+      "                        admin_token_file, master_key_file, templates};\n"
+      "                        root and issuing carry key: \"encrypted\" or the\n"
+      "                        key reference\n",
       "    vouch ca init --data /var/lib/vouch --org \"Acme Devices\"\n"
-      "    vouch ca export --data /var/lib/vouch --name root --out root.pem\n",
+      "    vouch ca export --data /var/lib/vouch --name root --out root.pem\n"
+      "    vouch ca init --data /var/lib/vouch --org Acme \\\n"
+      "        --key-se unix:/run/vouch-se.sock --slot 1\n",
       0}},
     {"add-issuer", cmd_add_issuer,
      OPTS({"name", "NAME", NULL, 0}, {"cn", "CN", NULL, 0}, {"days", "N", NULL, 0},
-          {"key-alg", "ALG", NULL, 0}),
+          {"key-alg", "ALG", NULL, 0}, {"key-se", "unix:PATH", NULL, 0},
+          {"slot", "N", NULL, 0}, {"replace-key", NULL, NULL, 0}),
      {"ca add-issuer", "add an issuing CA for a device family, signed by the root",
       "    vouch ca add-issuer --data DIR --name NAME [--cn CN] [--days N]\n"
-      "                        [--key-alg p256|p384|ed25519] [--json]",
+      "                        [--key-alg p256|p384|ed25519]\n"
+      "                        [--key-se unix:PATH --slot N [--replace-key]] [--json]",
       "DESCRIPTION\n"
       "    Makes a new key and an issuing CA certificate signed by the root CA\n"
       "    (CA:TRUE pathlen:0, keyCertSign cRLSign digitalSignature), stores it\n"
@@ -1204,14 +1433,28 @@ static const ca_cmd ca_cmds[] = {
       "    master key's passphrase, and records an issuer.create audit entry.\n"
       "    Prints the new CA like 'vouch ca list'. A name already taken is\n"
       "    refused (status 3) and nothing changes.\n\n"
+      "    With --key-se unix:PATH --slot N the new CA's key (P-256) is\n"
+      "    generated inside slot N of that vouch-se instead, never leaves it,\n"
+      "    and the issuer is stored with its key reference se:unix:/PATH#N.\n"
+      "    Refused (status 3) when another issuer already keeps its key in\n"
+      "    that slot (even with --replace-key), the slot holds a key (without\n"
+      "    --replace-key) or the SE's state forbids key generation; status 4\n"
+      "    when the SE cannot be reached. The key is generated last, after\n"
+      "    every other check.\n\n"
       "OPTIONS\n"
       "    --name NAME     issuer name, 1..64 of A-Z a-z 0-9 . _ - (it appears\n"
       "                    in CRL and certificate URLs)\n"
       "    --cn CN         common name, default \"<org> NAME CA\" with the root's O=\n"
       "    --days N        validity in days, default 3650 (cut to the root's);\n"
       "                    a validity past the root's is refused (status 3)\n"
-      "    --key-alg ALG   p256 (default), p384 or ed25519\n",
-      "    vouch ca add-issuer --data /var/lib/vouch --name meters --days 1825\n", 0}},
+      "    --key-alg ALG   p256 (default), p384 or ed25519 (only p256 with\n"
+      "                    --key-se)\n"
+      "    --key-se unix:PATH  make the key in the vouch-se at PATH\n"
+      "    --slot N        with --key-se: the key slot, 0..3\n"
+      "    --replace-key   with --key-se: overwrite a key already in the slot\n",
+      "    vouch ca add-issuer --data /var/lib/vouch --name meters --days 1825\n"
+      "    vouch ca add-issuer --data /var/lib/vouch --name cams \\\n"
+      "        --key-se unix:/run/vouch-se.sock --slot 2\n", 0}},
     {"list", cmd_list, NO_OPTS,
      {"ca list", "list the CA's issuers from its data directory",
       "    vouch ca list --data DIR [--json]",
@@ -1219,8 +1462,9 @@ static const ca_cmd ca_cmds[] = {
       "    Reads the issuers from DIR/vouch.db (offline, no server) and prints\n"
       "    for each: name, kind (root, issuing, family), the issuer that signed\n"
       "    it, subject (RFC 4514), not-after (UTC), serial (hex, as 'openssl\n"
-      "    x509 -serial' prints it), SHA-256 fingerprint and where the key is\n"
-      "    (encrypted in the database, or external). With --json:\n"
+      "    x509 -serial' prints it), SHA-256 fingerprint and where the key is:\n"
+      "    'encrypted' in the database, or the key reference of a key held in\n"
+      "    a vouch-se slot (se:unix:/path/to/socket#N). With --json:\n"
       "    {\"issuers\":[{name, kind, parent, subject, not_before, not_after,\n"
       "    serial, sha256, key}]}, sha256 in lowercase hex without colons.\n\n"
       "OPTIONS\n    None besides the group options.\n",
