@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "pki/pki.h"
+#include "pki/se_key.h"
 #include "server/commit.h"
 #include "server/http.h"
 
@@ -195,12 +196,6 @@ static vouchd_issuer *issuing_issuer(struct evhttp_request *req, vouchd_worker *
                           "CA such as 'default'", name);
         return NULL;
     }
-    if (!iss->signer) {
-        vouchd_send_error(req, 501, VOUCHD_E_NOT_IMPLEMENTED,
-                          "issuer '%s' keeps its key outside the database; this server "
-                          "cannot use such keys yet", name);
-        return NULL;
-    }
     return iss;
 }
 
@@ -298,7 +293,12 @@ static void issue_error(struct evhttp_request *req, const vouchd_issuer *iss, vo
     else if (prc == VOUCH_PKI_E_POLICY)
         vouchd_send_error(req, 422, VOUCHD_E_TEMPLATE, "%s",
                           *why ? why : "the CSR breaks a template rule");
-    else if (prc == VOUCH_PKI_E_PARSE)
+    else if (prc == VOUCH_PKI_E_SIGNER && iss->se_key) {
+        vouchd_log("issuer '%s': its vouch-se did not sign: %s", iss->name,
+                   vouch_se_key_last_error(iss->se_key));
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE,
+                          "the issuer's key store (a vouch-se) did not answer; try again");
+    } else if (prc == VOUCH_PKI_E_PARSE)
         vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR, "the CSR is malformed%s%s", *why ? ": " : "",
                           why);
     else {
@@ -683,10 +683,6 @@ static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouch
     json_t *j = body_object(req, !rekey, rekey ? "{\"csr\"}" : "(empty, or {})");
     if (!j || members_ok(req, j, rekey ? csr_only : none, rekey ? "csr" : "none") != 0)
         goto out;
-    if (!iss->signer) {
-        issuing_issuer(req, w, iss->name); /* answers why */
-        goto out;
-    }
     if (load_cert(req, w, iss, serial, sl, &c) != 0)
         goto out;
     if (!rekey && c.status == VOUCH_CERT_REVOKED) {

@@ -89,8 +89,9 @@ typedef struct vouchd_issuer {
     uint8_t *der;             /* cert, DER */
     size_t der_len;
     time_t not_after;
-    vouch_pki_signer *signer; /* NULL while an external key is not open */
-    int external;             /* the key lives in a vouch-se (key_ref) */
+    const vouch_pki_signer *signer; /* NULL: no usable key */
+    vouch_pki_signer *own_signer;   /* a key decrypted from the store, or ... */
+    struct vouch_se_key *se_key;    /* ... one held in a vouch-se (key_ref) */
     json_t *chain;            /* [issuer PEM, parent PEM, ..., root PEM] */
     char *chain_pem;          /* the same, concatenated */
     size_t chain_pem_len;

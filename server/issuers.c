@@ -5,7 +5,10 @@
  * Keys stored in the database are decrypted with the data directory's CA
  * key passphrase on first use and kept, as signers, in the worker's own
  * cache (no locking: a worker only touches its own). Keys held in a
- * vouch-se are opened through pki/se_key.h, one SE connection per worker.
+ * vouch-se are opened through pki/se_key.h, one SE connection per worker
+ * (the SE serializes commands; the key never enters this process). An
+ * issuer whose SE cannot be reached is not cached: the next request tries
+ * again.
  * vouchd_issuers_free frees them at shutdown (OpenSSL clears private
  * scalars when it frees a key). Issuers are never changed once stored, so a
  * cached entry never goes stale; issuers added while the server runs are
@@ -19,6 +22,7 @@
 #include <openssl/x509.h>
 
 #include "pki/pki.h"
+#include "pki/se_key.h"
 #include "server/http.h"
 
 #define CHAIN_MAX 8
@@ -32,7 +36,8 @@ static void entry_free(vouchd_issuer *e)
 {
     if (!e)
         return;
-    vouch_pki_signer_free(e->signer);
+    vouch_pki_signer_free(e->own_signer);
+    vouch_se_key_close(e->se_key);
     X509_free(e->cert);
     json_decref(e->chain);
     free(e->chain_pem);
@@ -155,15 +160,34 @@ static vouchd_issuer *load(vouchd_worker *w, const vouch_store_issuer *is, const
             *why = "its key does not load";
             goto fail;
         }
-        prc = vouch_pki_signer_from_key(key, &e->signer);
+        prc = vouch_pki_signer_from_key(key, &e->own_signer);
         vouch_pki_key_free(key);
         if (prc != VOUCH_PKI_OK) {
             vouchd_log("issuer '%s': cannot make a signer: %s", is->name, vouch_pki_strerror(prc));
             *why = "cannot make a signer";
             goto fail;
         }
+        e->signer = e->own_signer;
+    } else if (is->key_ref) {
+        char ewhy[256] = "";
+        vouch_pki_rc prc = vouch_se_key_open(is->key_ref, &e->se_key, ewhy, sizeof ewhy);
+        if (prc != VOUCH_PKI_OK) {
+            vouchd_log("issuer '%s': its key in %s cannot be used: %s", is->name, is->key_ref,
+                       *ewhy ? ewhy : vouch_pki_strerror(prc));
+            *why = "its key is held in a vouch-se that cannot be used now (see the server log)";
+            goto fail;
+        }
+        if (EVP_PKEY_eq(X509_get0_pubkey(e->cert), vouch_se_key_public(e->se_key)) != 1) {
+            vouchd_log("issuer '%s': the key in %s is not the key of its certificate", is->name,
+                       is->key_ref);
+            *why = "its key in the vouch-se does not match its certificate";
+            goto fail;
+        }
+        e->signer = vouch_se_key_signer(e->se_key);
     } else {
-        e->external = 1; /* key_ref: opened by vouchd_issuer_signer on first use */
+        vouchd_log("issuer '%s': the store holds neither a key nor a key reference", is->name);
+        *why = "it has no key";
+        goto fail;
     }
     if (build_chain(w, e, is->parent_id) != 0) {
         vouchd_log("issuer '%s': cannot build its chain", is->name);
