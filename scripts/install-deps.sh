@@ -10,6 +10,7 @@ PKGS=(
   libevent-dev libjansson-dev libcbor-dev libsqlite3-dev
   libcmocka-dev
   python3 procps util-linux psmisc curl
+  golang-cfssl iproute2 # bench/pki_bench.sh: the cfssl reference, a loopback-only namespace
 )
 
 missing=()
