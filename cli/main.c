@@ -1,6 +1,7 @@
 /* vouch: the command-line tool. Dispatches to one command group per file
  * (cmd_<group>.c); a new group is one line in `groups`. */
 #include "cli/cli.h"
+#include "cli/remote.h"
 
 #include <string.h>
 
@@ -11,7 +12,11 @@
 static const cli_group groups[] = {
     {"se", "talk to a secure element: keys, signatures, zones, counters, lifecycle",
      cmd_se_main},
-    {"ca", "run the certificate authority: init, add-issuer, list, export", cmd_ca_main},
+    {"ca", "run the certificate authority: init, add-issuer, list, export", cmd_ca_route},
+    {"cert", "issue, get, list, revoke, renew and rekey certificates through vouchd",
+     cmd_cert_main},
+    {"crl", "fetch an issuer's certificate revocation list from vouchd", cmd_crl_main},
+    {"template", "list, read and store certificate templates on vouchd", cmd_template_main},
     {"audit", "check the CA's hash-chained audit log", cmd_audit_main},
 };
 #define N_GROUPS (sizeof groups / sizeof groups[0])
@@ -22,14 +27,14 @@ static void usage(FILE *f)
                "SYNOPSIS\n    vouch [--help] [--version] <group> ...\n\n"
                "DESCRIPTION\n    Command groups:\n");
     for (size_t i = 0; i < N_GROUPS; i++)
-        fprintf(f, "        %-6s %s\n", groups[i].name, groups[i].summary);
+        fprintf(f, "        %-8s %s\n", groups[i].name, groups[i].summary);
     fprintf(f, "\n    'vouch <group> --help' lists a group's commands,\n"
                "    'vouch <group> <command> --help' describes one.\n\n"
                "OPTIONS\n    --help, -h   print this help and exit\n"
                "    --version    print the version and exit\n\n"
                "EXIT STATUS\n    0 success, 1 signature invalid or audit chain broken, 2 usage "
-               "error,\n    3 refused (by the secure element or the CA), 4 communication "
-               "failure,\n    5 local file error (docs/cli.md).\n\n"
+               "error,\n    3 refused (by the secure element, the CA or the server), 4 "
+               "communication\n    failure, 5 local file error (docs/cli.md).\n\n"
                "EXAMPLE\n    vouch se --se unix:/run/vouch-se.sock info\n");
 }
 
