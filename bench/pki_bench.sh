@@ -11,15 +11,22 @@
 #     minimal OpenSSL-only build of the same CRL.
 #  3. issuance: vouchd (POST /v1/certificates, template device, durable)
 #     against `cfssl serve` (POST /api/v1/cfssl/sign, not durable), both
-#     signing the same pre-generated P-256 CSRs with a P-256 CA, one after
-#     the other, through http_load with the same connection count.
+#     signing pre-generated distinct P-256 CSRs with a P-256 CA, through
+#     http_load with the same connection count.
 #  4. OCSP: vouchd's POST /ocsp against `openssl ocsp -index` (alone and with
 #     -multi 2) answering for the same issuing CA and the same certificates
 #     (those vouchd issued in step 3, some revoked through the API), the same
 #     DER requests (`openssl ocsp -reqout`), with keep-alive and with a new
 #     connection per request; without nonce (vouchd may answer from its
-#     cache) and with a nonce (a signature per answer). Skipped with a
-#     message when vouchd has no /ocsp yet.
+#     cache) and with a nonce (a signature per answer). Every responder is
+#     first checked to answer good and revoked correctly under the CA's
+#     signature. vouchd's part is skipped with a message when it has no
+#     /ocsp yet.
+#
+# The servers being compared run side by side and the runs alternate
+# between them (BENCH_ROUNDS rounds of: each server once), so a machine
+# whose speed drifts (other work, a VM's neighbours) moves them alike; the
+# summary gives the median of the rounds and their range.
 #
 # Servers listen on 127.0.0.1 only. `openssl ocsp -port` binds every
 # address, so when the script runs as root it puts every server and the
@@ -29,13 +36,13 @@
 # Every process started here is stopped on exit.
 #
 # Environment: BENCH_SECONDS (default 5) measured seconds per run, after one
-# second of warm-up; BENCH_CONNS (default 16) connections per run;
-# BENCH_CSRS (default 4000 per second of a run, at least 3000) distinct
-# CSRs; BENCH_OCSP_REQS (default 200) distinct OCSP requests, of which
-# BENCH_OCSP_REVOKED (default 50) ask about revoked certificates. About
-# 14 x (BENCH_SECONDS + 1) + 40 seconds in all. Needs openssl, python3, curl
-# and golang-cfssl (scripts/install-deps.sh); without cfssl that comparison
-# is skipped.
+# second of warm-up; BENCH_ROUNDS (default 2); BENCH_CONNS (default 16)
+# connections per run; BENCH_CSRS (default 2000 per second of a run, at
+# least 3000) distinct CSRs per round; BENCH_OCSP_REQS (default 200)
+# distinct OCSP requests, of which BENCH_OCSP_REVOKED (default 50) ask about
+# revoked certificates. About 11 x BENCH_ROUNDS x (BENCH_SECONDS + 1) + 60
+# seconds in all. Needs openssl, python3, curl and golang-cfssl
+# (scripts/install-deps.sh); without cfssl that comparison is skipped.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -45,12 +52,13 @@ fi
 BIN=$(cd "$1" && pwd)
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-2}
 CONNS=${BENCH_CONNS:-16}
 OCSP_REQS=${BENCH_OCSP_REQS:-200}
 OCSP_REVOKED=${BENCH_OCSP_REVOKED:-50}
-for v in SECS CONNS OCSP_REQS; do
-  if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
-    echo "pki_bench: $v must be a positive whole number" >&2
+for v in SECS ROUNDS CONNS OCSP_REQS; do
+  if ! [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]]; then
+    echo "pki_bench: $v must be a whole number, 1..99999" >&2
     exit 2
   fi
 done
@@ -58,9 +66,9 @@ if ! [[ $OCSP_REVOKED =~ ^[0-9]+$ ]] || [ "$OCSP_REVOKED" -ge "$OCSP_REQS" ]; th
   echo "pki_bench: BENCH_OCSP_REVOKED must be below BENCH_OCSP_REQS" >&2
   exit 2
 fi
-CSRS=${BENCH_CSRS:-$((4000 * (SECS + 1) > 3000 ? 4000 * (SECS + 1) : 3000))}
-if ! [[ $CSRS =~ ^[1-9][0-9]*$ ]] || [ "$CSRS" -gt 1000000 ]; then
-  echo "pki_bench: BENCH_CSRS is 1..1000000" >&2
+CSRS=${BENCH_CSRS:-$((2000 * (SECS + 1) > 3000 ? 2000 * (SECS + 1) : 3000))}
+if ! [[ $CSRS =~ ^[1-9][0-9]{0,6}$ ]] || [ $((CSRS * ROUNDS)) -gt 1000000 ]; then
+  echo "pki_bench: BENCH_CSRS x BENCH_ROUNDS is 1..1000000" >&2
   exit 2
 fi
 for b in vouch vouchd http_load gen_csrs crl_bench; do
@@ -69,12 +77,12 @@ for b in vouch vouchd http_load gen_csrs crl_bench; do
     exit 1
   fi
 done
-for t in openssl python3 curl; do
+for t in openssl python3 curl split; do
   command -v "$t" >/dev/null || { echo "pki_bench: $t missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vouch-pki-bench.XXXXXX")
-PIDS=() # every process started here, each the leader of its own process group
+PIDS=() # every process started here; each leads its own process group
 cleanup() {
   local p i
   for p in "${PIDS[@]}"; do
@@ -120,7 +128,7 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && command -v nsenter >
     sleep 0.05
   done
   NS=(nsenter -t "$NSPID" -n)
-  "${NS[@]}" ip -o link show lo | grep -q 'LOOPBACK,UP' ||
+  "${NS[@]}" ip -o link show lo 2>/dev/null | grep -q 'LOOPBACK,UP' ||
     { log "loopback in the namespace did not come up"; exit 1; }
   log "servers and client run in a private network namespace (loopback only)"
 elif [ "${BENCH_OCSP_ANY_ADDR:-}" = 1 ]; then
@@ -180,11 +188,11 @@ vd_start() {
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 GITREV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 {
-  echo "machine=$(nproc) CPUs, ${CPU:-unknown CPU}, $(uname -r)"
+  echo "machine=$(nproc) CPUs, ${CPU:-unknown CPU}, kernel $(uname -r)"
   echo "openssl=$(openssl version)"
   echo "data dir filesystem=$(stat -f -c %T "$TMP")"
-  echo "bench script from=$REPO at $GITREV; binaries from $BIN"
-  echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "script=$REPO at $GITREV; binaries from $BIN"
+  echo "load average=$(cut -d' ' -f1-3 /proc/loadavg) (at the start)"
 } >"$TMP/meta.txt"
 
 # ---- 1. the crypto limit ----------------------------------------------------------
@@ -192,25 +200,24 @@ log "openssl speed -seconds $SECS ecdsap256..."
 timeout $((SECS * 4 + 60)) openssl speed -seconds "$SECS" ecdsap256 >"$TMP/speed.txt" 2>/dev/null
 
 # ---- 2. CRL ---------------------------------------------------------------------------
-log "crl_bench: 100,000 entries, 3 runs each way..."
+log "crl_bench: 100,000 entries, 3 runs each way, in the store's order and shuffled..."
 timeout 300 "$BIN/crl_bench" --entries 100000 --runs 3 --json >"$TMP/crl.json"
 timeout 300 "$BIN/crl_bench" --entries 100000 --runs 3 --order random --json >"$TMP/crl_random.json"
 
 # ---- 3. issuance -----------------------------------------------------------------------
-log "generating $CSRS P-256 CSRs (not measured)..."
+log "generating $((CSRS * ROUNDS)) P-256 CSRs ($CSRS per round; not measured)..."
 mkdir "$TMP/csr"
-"$BIN/gen_csrs" --count "$CSRS" --out "$TMP/csr"
+"$BIN/gen_csrs" --count $((CSRS * ROUNDS)) --out "$TMP/csr"
+# one slice per round, so no CSR is sent to vouchd twice
+split -l "$CSRS" -d -a 3 "$TMP/csr/vouchd.bodies" "$TMP/csr/vouchd.r"
+split -l "$CSRS" -d -a 3 "$TMP/csr/cfssl.bodies" "$TMP/csr/cfssl.r"
 "$BIN/vouch" ca init --data "$TMP/ca" --org Bench >"$TMP/ca-init.txt"
 TOKEN=$(cat "$TMP/ca/admin.token")
-printf 'Authorization: Bearer %s' "$TOKEN" >"$TMP/auth.hdr"
 vd_start
-log "issuance (vouchd on port $VD_PORT, data dir on $(stat -f -c %T "$TMP"))"
-load issue_vouchd --url "http://127.0.0.1:$VD_PORT/v1/certificates" --method POST \
-  --header "$(cat "$TMP/auth.hdr")" --header 'Content-Type: application/json' \
-  --bodies-file "$TMP/csr/vouchd.bodies" --expect-status 201
 
+CF_PID=
 if command -v cfssl >/dev/null; then
-  # a CA like vouchd's issuing CA: P-256, CA:TRUE pathlen 0
+  # a CA like vouchd's issuing CA: P-256, CA:TRUE, pathlen 0
   openssl ecparam -name prime256v1 -genkey -noout -out "$TMP/cfssl-ca-key.pem" 2>/dev/null
   openssl req -x509 -new -key "$TMP/cfssl-ca-key.pem" -subj "/O=Bench/CN=Bench cfssl CA" \
     -days 3650 -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
@@ -226,18 +233,27 @@ EOF
     -ca-key "$TMP/cfssl-ca-key.pem" -config "$TMP/cfssl.json" 2>"$TMP/cfssl.log" &
   CF_PID=$!
   PIDS+=("$CF_PID")
-  if wait_http "http://127.0.0.1:$CF_PORT/api/v1/cfssl/sign"; then
-    log "issuance (cfssl serve on port $CF_PORT)"
-    load issue_cfssl --url "http://127.0.0.1:$CF_PORT/api/v1/cfssl/sign" --method POST \
-      --header 'Content-Type: application/json' --bodies-file "$TMP/csr/cfssl.bodies" \
-      --expect-status 200
-  else
+  if ! wait_http "http://127.0.0.1:$CF_PORT/api/v1/cfssl/sign"; then
     log "cfssl serve did not answer: $(tail -c 300 "$TMP/cfssl.log")"
+    stop "$CF_PID"
+    CF_PID=
   fi
-  stop "$CF_PID"
 else
   log "cfssl not installed (Debian golang-cfssl): issuance comparison skipped"
 fi
+log "issuance: vouchd on port $VD_PORT (data dir on $(stat -f -c %T "$TMP"))${CF_PID:+, cfssl serve on port $CF_PORT}"
+for ((r = 1; r <= ROUNDS; r++)); do
+  slice=$(printf '%03d' $((r - 1)))
+  load "issue_vouchd.r$r" --url "http://127.0.0.1:$VD_PORT/v1/certificates" --method POST \
+    --header "Authorization: Bearer $TOKEN" --header 'Content-Type: application/json' \
+    --bodies-file "$TMP/csr/vouchd.r$slice" --expect-status 201
+  if [ -n "$CF_PID" ]; then
+    load "issue_cfssl.r$r" --url "http://127.0.0.1:$CF_PORT/api/v1/cfssl/sign" --method POST \
+      --header 'Content-Type: application/json' --bodies-file "$TMP/csr/cfssl.r$slice" \
+      --expect-status 200
+  fi
+done
+[ -z "$CF_PID" ] || stop "$CF_PID"
 
 # ---- 4. OCSP ---------------------------------------------------------------------------
 OCSP_HDR='Content-Type: application/ocsp-request'
@@ -361,23 +377,15 @@ check_ocsp() {
   return 0
 }
 
-# ocsp_runs NAME URL: keep-alive, a new connection per request, and with a nonce
-ocsp_runs() {
-  load "ocsp_$1_ka" --url "$2" --method POST --header "$OCSP_HDR" --bodies-dir "$TMP/req_plain" --expect-status 200
-  load "ocsp_$1_nc" --url "$2" --method POST --header "$OCSP_HDR" --bodies-dir "$TMP/req_plain" --expect-status 200 --new-conn
-  load "ocsp_$1_nonce" --url "$2" --method POST --header "$OCSP_HDR" --bodies-dir "$TMP/req_nonce" --expect-status 200
-}
-
+RESPONDERS=() # "name url" of every responder that answered correctly
 if [ "$VD_OCSP" = 1 ]; then
   if check_ocsp vouchd "http://127.0.0.1:$VD_PORT/ocsp"; then
-    log "OCSP (vouchd)"
-    ocsp_runs vouchd "http://127.0.0.1:$VD_PORT/ocsp"
+    RESPONDERS+=("vouchd http://127.0.0.1:$VD_PORT/ocsp")
   else
     VD_OCSP=0
     log "vouchd's /ocsp answers wrongly: its OCSP runs are skipped"
   fi
 fi
-stop "$VD_PID"
 
 # the CA key for openssl ocsp, recovered as docs/cli.md describes: the
 # encrypted PEM from vouch.db, the passphrase HKDF'd from master.key (a
@@ -394,9 +402,9 @@ EOF
     -kdfopt "info:vouch ca key passphrase v1" HKDF | tr -d ':\n' | tr 'A-F' 'a-f' >"$TMP/pass.txt"
   openssl pkey -in "$TMP/issuing-enc.pem" -passin "file:$TMP/pass.txt" -out "$TMP/issuing-key.pem"
   umask 022
-  # ossl_run NAME MULTI: openssl ocsp answering like vouchd (responder ID
+  # ossl_start NAME MULTI: openssl ocsp answering like vouchd (responder ID
   # by key, no certificates, nextUpdate in 60 minutes)
-  ossl_run() {
+  ossl_start() {
     local name=$1 multi=$2 port pid
     local args=(openssl ocsp -index "$TMP/index.txt" -port 0 -rsigner "$TMP/issuing.pem"
       -rkey "$TMP/issuing-key.pem" -CA "$TMP/issuing.pem" -resp_no_certs -resp_key_id -nmin 60 -ignore_err)
@@ -420,33 +428,70 @@ EOF
       stop "$pid"
       return 0
     fi
-    log "OCSP ($name on port $port)"
-    ocsp_runs "$name" "http://127.0.0.1:$port/"
-    stop "$pid"
+    RESPONDERS+=("$name http://127.0.0.1:$port/")
   }
-  ossl_run openssl 0
+  ossl_start openssl 0
   if openssl ocsp -help 2>&1 | grep -q -- '-multi'; then
-    ossl_run openssl_multi2 2
+    ossl_start openssl_multi2 2
   else
     log "this openssl has no ocsp -multi"
   fi
 fi
 
+if [ ${#RESPONDERS[@]} -gt 0 ]; then
+  log "OCSP: ${RESPONDERS[*]}"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for mode in ka nc nonce; do
+      for resp in "${RESPONDERS[@]}"; do
+        name=${resp%% *} url=${resp#* }
+        case $mode in
+        ka) load "ocsp_${name}_ka.r$r" --url "$url" --method POST --header "$OCSP_HDR" \
+          --bodies-dir "$TMP/req_plain" --expect-status 200 ;;
+        nc) load "ocsp_${name}_nc.r$r" --url "$url" --method POST --header "$OCSP_HDR" \
+          --bodies-dir "$TMP/req_plain" --expect-status 200 --new-conn ;;
+        nonce) load "ocsp_${name}_nonce.r$r" --url "$url" --method POST --header "$OCSP_HDR" \
+          --bodies-dir "$TMP/req_nonce" --expect-status 200 ;;
+        esac
+      done
+    done
+  done
+fi
+stop "$VD_PID"
+
 # ---- summary -----------------------------------------------------------------------------
-echo "load=$(cut -d' ' -f1-3 /proc/loadavg) (at the end)" >>"$TMP/meta.txt"
-python3 - "$TMP" "$SECS" "$CONNS" "$VD_OCSP" "$OSSL_OK" <<'EOF'
-import json, os, re, sys
-tmp, secs, conns, vd_ocsp, ossl_ok = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"
-def j(name):
+echo "load average=$(cut -d' ' -f1-3 /proc/loadavg) (at the end)" >>"$TMP/meta.txt"
+python3 - "$TMP" "$SECS" "$CONNS" "$ROUNDS" "$VD_OCSP" "$OSSL_OK" <<'EOF'
+import json, os, re, statistics, sys
+tmp, secs, conns, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+vd_ocsp, ossl_ok = sys.argv[5] == "1", sys.argv[6] == "1"
+
+def load(name):
     try:
         with open(os.path.join(tmp, name + ".json")) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
-meta = open(os.path.join(tmp, "meta.txt")).read().strip().splitlines()
-for m in meta:
+
+def agg(prefix):
+    """The rounds of one run: medians, range, sums."""
+    runs = [d for d in (load(f"{prefix}.r{r}") for r in range(1, rounds + 1)) if d]
+    if not runs:
+        return None
+    rates = [d["ok_rps"] for d in runs]
+    return {
+        "n": len(runs), "ok_rps": statistics.median(rates), "min": min(rates), "max": max(rates),
+        "p50": statistics.median(d["latency_us"]["p50"] for d in runs) / 1000,
+        "p99": statistics.median(d["latency_us"]["p99"] for d in runs) / 1000,
+        "errors": sum(d["errors"] for d in runs),
+        "other": sum(d["responses"] - d["ok"] for d in runs),
+        "cpu": statistics.median(d["client_cpu_s"] / (d["elapsed_s"] + 1) for d in runs) * 100,
+        "cycled": any(d.get("bodies_cycled") for d in runs),
+    }
+
+for m in open(os.path.join(tmp, "meta.txt")).read().strip().splitlines():
     print("# " + m.replace("=", ": ", 1))
-print(f"# {secs} s per run after 1 s of warm-up, {conns} connections, one http_load for every server")
+print(f"# {rounds} round(s) of {secs} s per run after 1 s of warm-up, {conns} connections, "
+      f"the same http_load for every server; median of the rounds [range]")
 print()
 
 speed = open(os.path.join(tmp, "speed.txt")).read()
@@ -455,38 +500,32 @@ sign, verify = (float(m.group(1)), float(m.group(2))) if m else (None, None)
 ncpu = os.cpu_count() or 1
 limit1 = 1 / (1 / sign + 1 / verify) if sign else None
 if sign:
-    print(f"crypto limit (openssl speed ecdsap256, one core): sign {sign:.0f}/s, verify {verify:.0f}/s "
-          f"-> 1/(1/sign + 1/verify) = {limit1:.0f} issuances/s per core, {limit1 * ncpu:.0f}/s on {ncpu} cores")
+    print(f"crypto limit (openssl speed ecdsap256, one core): sign {sign:.0f}/s, verify {verify:.0f}/s"
+          f" -> 1/(1/sign + 1/verify) = {limit1:.0f} issuances/s per core, {limit1 * ncpu:.0f}/s on"
+          f" {ncpu} cores")
     print()
 
-def fmt_rate(d):
-    return f"{d['ok_rps']:.0f}" if d else "-"
-def lat(d, k):
-    return f"{d['latency_us'][k] / 1000:.2f}" if d else "-"
-def errs(d):
-    if not d:
-        return "-"
-    bad = d["responses"] - d["ok"]
-    return f"{d['errors']}/{bad}"
-def row(label, d, extra=""):
+print("| run | ok/s | range | p50 ms | p99 ms | transport errors / other status | client CPU | notes |")
+print("|---|---:|---:|---:|---:|---:|---:|---|")
+def row(label, d, note=""):
     if d is None:
-        print(f"| {label} | - | - | - | - | - | {extra or 'not run'} |")
+        print(f"| {label} | - | - | - | - | - | - | {note or 'not run'} |")
         return
-    cyc = " (CSRs cycled)" if label.startswith("issue") and d.get("bodies_cycled") else ""
-    print(f"| {label} | {fmt_rate(d)} | {lat(d, 'p50')} | {lat(d, 'p99')} | {errs(d)} | "
-          f"{d['client_cpu_s'] / max(d['elapsed_s'] + 1, 1e-9) * 100:.0f}% | {extra}{cyc} |")
-def ratio(a, b):
-    return f"{a['ok_rps'] / b['ok_rps']:.2f}" if a and b and b["ok_rps"] > 0 else "-"
+    if d["cycled"]:
+        note += " (bodies cycled: some CSRs sent twice)" if label.startswith("issue") else ""
+    print(f"| {label} | {d['ok_rps']:.0f} | {d['min']:.0f}-{d['max']:.0f} | {d['p50']:.2f} | "
+          f"{d['p99']:.2f} | {d['errors']}/{d['other']} | {d['cpu']:.0f}% | {note.strip()} |")
 
-print("| run | ok/s | p50 ms | p99 ms | transport errors / other status | client CPU | notes |")
-print("|---|---:|---:|---:|---:|---:|---|")
-iv, ic = j("issue_vouchd"), j("issue_cfssl")
-row("issue: vouchd POST /v1/certificates (durable)", iv, "201s")
-row("issue: cfssl serve /api/v1/cfssl/sign (not durable)", ic, "200s")
-runs = [("vouchd", "vouchd"), ("openssl", "openssl ocsp"), ("openssl_multi2", "openssl ocsp -multi 2")]
-for key, label in runs:
-    for mode, mlabel in (("ka", "keep-alive"), ("nc", "new connection each"), ("nonce", "keep-alive, nonce")):
-        d = j(f"ocsp_{key}_{mode}")
+iv, ic = agg("issue_vouchd"), agg("issue_cfssl")
+row("issue: vouchd POST /v1/certificates (durable)", iv, "201")
+row("issue: cfssl serve /api/v1/cfssl/sign (not durable)", ic, "200" if ic else "")
+names = [("vouchd", "vouchd /ocsp"), ("openssl", "openssl ocsp"),
+         ("openssl_multi2", "openssl ocsp -multi 2")]
+modes = [("ka", "keep-alive"), ("nc", "new connection each"), ("nonce", "keep-alive, nonce")]
+ocsp = {}
+for key, label in names:
+    for mode, mlabel in modes:
+        d = ocsp[key, mode] = agg(f"ocsp_{key}_{mode}")
         note = ""
         if d is None and key == "vouchd" and not vd_ocsp:
             note = "pending: vouchd has no /ocsp yet"
@@ -495,41 +534,45 @@ for key, label in runs:
                 note = open(os.path.join(tmp, "ossl_skip.txt")).read().strip()
             except OSError:
                 note = "skipped"
-        if key.startswith("openssl") and mode == "ka" and d:
-            note = "server closes after each answer "
+        elif d is not None and key.startswith("openssl") and mode != "nc":
+            note = "closes the connection after each answer"
+        elif d is not None and key == "vouchd" and mode != "nonce":
+            note = "may answer from its cache"
         row(f"OCSP: {label}, {mlabel}", d, note)
 print()
 
-cr, crr = j("crl"), j("crl_random")
+cr, crr = load("crl"), load("crl_random")
 if cr:
     print("| CRL, 100,000 entries (median of 3) | DER bytes | build+sign s | encode s | total s |")
     print("|---|---:|---:|---:|---:|")
-    for d, order in ((cr, "store order"), (crr, "random order")):
+    for d, order in ((cr, "store order"), (crr, "shuffled")):
         if not d:
             continue
         for k, label in (("vouch", "vouch_pki_crl_build + i2d"), ("openssl", "OpenSSL-only reference")):
             v = d[k]
-            print(f"| {label}, {order} | {v['der_bytes']} | {v['build_sign_s']:.3f} | {v['encode_s']:.3f} | {v['total_s']:.3f} |")
+            print(f"| {label}, {order} | {v['der_bytes']} | {v['build_sign_s']:.3f} | "
+                  f"{v['encode_s']:.3f} | {v['total_s']:.3f} |")
     print()
 
-print("ratios:")
+def ratio(a, b):
+    return f"{a['ok_rps'] / b['ok_rps']:.2f}" if a and b and b["ok_rps"] > 0 else "-"
+print("ratios (medians):")
 if iv and ic:
-    print(f"  issuance vouchd/cfssl: {ratio(iv, ic)} ({iv['ok_rps']:.0f}/s durable vs {ic['ok_rps']:.0f}/s not durable)")
-if iv and limit1:
-    print(f"  issuance vouchd / crypto limit on {ncpu} cores: {iv['ok_rps'] / (limit1 * ncpu):.2f}"
-          f" (per core: {iv['ok_rps'] / ncpu:.0f}/s of {limit1:.0f}/s)")
-if ic and limit1:
-    print(f"  issuance cfssl / crypto limit on {ncpu} cores: {ic['ok_rps'] / (limit1 * ncpu):.2f}")
-for mode, mlabel in (("ka", "keep-alive"), ("nc", "new connection each"), ("nonce", "nonce, keep-alive")):
-    v = j(f"ocsp_vouchd_{mode}")
-    for key, label in (("openssl", "openssl ocsp"), ("openssl_multi2", "openssl ocsp -multi 2")):
-        o = j(f"ocsp_{key}_{mode}")
-        if v and o:
-            print(f"  OCSP vouchd/{label}, {mlabel}: {ratio(v, o)}")
+    print(f"  issuance vouchd/cfssl: {ratio(iv, ic)} ({iv['ok_rps']:.0f}/s durable,"
+          f" {ic['ok_rps']:.0f}/s not durable)")
+if limit1:
+    for d, who in ((iv, "vouchd"), (ic, "cfssl")):
+        if d:
+            print(f"  issuance {who} / crypto limit of {ncpu} cores: {d['ok_rps'] / (limit1 * ncpu):.2f}"
+                  f" ({d['ok_rps']:.0f}/s of {limit1 * ncpu:.0f}/s)")
+for mode, mlabel in modes:
+    for key, label in names[1:]:
+        if ocsp["vouchd", mode] and ocsp[key, mode]:
+            print(f"  OCSP vouchd/{label}, {mlabel}: {ratio(ocsp['vouchd', mode], ocsp[key, mode])}")
 if not vd_ocsp:
     print("  OCSP vouchd: pending (no /ocsp in this vouchd)")
 if cr:
     v = cr["vouch"]
-    print(f"  CRL 100k total (store order): {v['total_s']:.3f} s (target < 1 s), "
-          f"OpenSSL-only reference {cr['openssl']['total_s']:.3f} s")
+    print(f"  CRL 100k, build+sign+encode (store order): {v['total_s']:.3f} s against the 1 s target;"
+          f" OpenSSL-only reference {cr['openssl']['total_s']:.3f} s")
 EOF
