@@ -604,10 +604,26 @@ vouch_pki_rc vouch_pki_csr_parse(const uint8_t *data, size_t len, X509_REQ **out
     if (data == NULL || out == NULL || len == 0 || len > CSR_MAX)
         return VOUCH_PKI_E_ARG;
     if (memmem(data, len, tag, sizeof tag - 1) != NULL) {
+        /* PEM: the block's DER must be one request and nothing more */
+        char *name = NULL, *header = NULL;
+        unsigned char *der = NULL;
+        long dlen = 0;
         b = BIO_new_mem_buf(data, (int)len);
         if (b == NULL)
             return VOUCH_PKI_E_NOMEM;
-        *out = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+        if (PEM_read_bio(b, &name, &header, &der, &dlen) == 1 &&
+            (strcmp(name, PEM_STRING_X509_REQ) == 0 || strcmp(name, PEM_STRING_X509_REQ_OLD) == 0) &&
+            header[0] == '\0' && dlen > 0) {
+            p = der;
+            *out = d2i_X509_REQ(NULL, &p, dlen);
+            if (*out != NULL && p != der + dlen) { /* trailing bytes inside the block */
+                X509_REQ_free(*out);
+                *out = NULL;
+            }
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
         BIO_free(b);
     } else {
         *out = d2i_X509_REQ(NULL, &p, (long)len);

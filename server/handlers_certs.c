@@ -183,14 +183,16 @@ static int load_template(struct evhttp_request *req, vouchd_worker *w, const cha
     return 0;
 }
 
-/* The issuer for issuing leaves: exists, not a root, key usable. */
+/* The issuer for a template: exists, and is not a root unless the template
+ * makes a CA (a family CA hangs off the root: the issuing CA's path length
+ * is 0, so a CA under it could sign nothing that verifies). */
 static vouchd_issuer *issuing_issuer(struct evhttp_request *req, vouchd_worker *w,
-                                     const char *name)
+                                     const char *name, const vouch_pki_template *tpl)
 {
     vouchd_issuer *iss = vouchd_issuer_find(w, name, 0, req);
     if (!iss)
         return NULL;
-    if (iss->kind == VOUCH_ISSUER_ROOT) {
+    if (iss->kind == VOUCH_ISSUER_ROOT && !tpl->ca) {
         vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
                           "issuer '%s' is a root CA; certificates are issued by an issuing "
                           "CA such as 'default'", name);
@@ -434,7 +436,7 @@ static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouc
     }
     if (load_template(req, w, tpl_name, &tpl) != 0)
         goto out;
-    vouchd_issuer *iss = issuing_issuer(req, w, iss_name);
+    vouchd_issuer *iss = issuing_issuer(req, w, iss_name, &tpl);
     if (!iss)
         goto out;
     if (vouch_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &csr) != VOUCH_PKI_OK) {
@@ -670,6 +672,19 @@ out:
 
 /* renew and rekey */
 
+/* The same name byte for byte. (X509_NAME_cmp compares canonical forms, in
+ * which case and runs of spaces do not count; an identity does not change
+ * its spelling in a rekey.) */
+static int same_name(const X509_NAME *a, const X509_NAME *b)
+{
+    const unsigned char *da = NULL, *db = NULL;
+    size_t la = 0, lb = 0;
+    if (!X509_NAME_get0_der((X509_NAME *)a, &da, &la) ||
+        !X509_NAME_get0_der((X509_NAME *)b, &db, &lb))
+        return 0;
+    return la == lb && memcmp(da, db, la) == 0;
+}
+
 static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
                        vouchd_issuer *iss, const uint8_t *serial, size_t sl, int rekey)
 {
@@ -723,7 +738,7 @@ static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouch
                               "member 'csr' is not a PEM PKCS#10 certificate request");
             goto out;
         }
-        if (X509_NAME_cmp(X509_REQ_get_subject_name(csr), X509_get_subject_name(old)) != 0) {
+        if (!same_name(X509_REQ_get_subject_name(csr), X509_get_subject_name(old))) {
             vouchd_send_error(req, 422, VOUCHD_E_SUBJECT_MISMATCH,
                               "the CSR's subject differs from the certificate's (%.200s); a "
                               "rekey keeps the identity",

@@ -26,14 +26,25 @@ static json_t *epoch_json(int64_t t)
     return json_string(out);
 }
 
+/* {"name", "template" (as stored), "effective" (every rule as issuance
+ * applies it: members the stored document omits take the built-in's or
+ * the defaults), "created_at", "updated_at"}. */
 static json_t *template_json(const vouch_store_template *t)
 {
     json_error_t jerr;
-    json_t *body = json_loads(t->body, JSON_REJECT_DUPLICATES, &jerr);
+    vouch_pki_template tpl;
+    char why[256], *eff = NULL;
+    json_t *body = json_loads(t->body, JSON_REJECT_DUPLICATES, &jerr), *effective = NULL;
     if (!body)
         return NULL;
-    return json_pack("{s:s, s:o, s:o?, s:o?}", "name", t->name, "template", body, "created_at",
-                     epoch_json(t->created_at), "updated_at", epoch_json(t->updated_at));
+    if (vouch_pki_template_from_json(t->body, strlen(t->body), &tpl, why, sizeof why) ==
+            VOUCH_PKI_OK &&
+        vouch_pki_template_to_json(&tpl, &eff) == VOUCH_PKI_OK)
+        effective = json_loads(eff, 0, &jerr);
+    free(eff);
+    return json_pack("{s:s, s:o, s:o?, s:o?, s:o?}", "name", t->name, "template", body,
+                     "effective", effective, "created_at", epoch_json(t->created_at),
+                     "updated_at", epoch_json(t->updated_at));
 }
 
 static int list_cb(void *ctx, const vouch_store_template *t)

@@ -126,12 +126,15 @@ static int build_chain(vouchd_worker *w, vouchd_issuer *e, int64_t parent)
     return 0;
 }
 
-/* A loaded issuer, or NULL with *why set (and the reason logged). */
-static vouchd_issuer *load(vouchd_worker *w, const vouch_store_issuer *is, const char **why)
+/* A loaded issuer, or NULL with *why set (and the reason logged);
+ * *transient when the cause may pass (a vouch-se that did not answer). */
+static vouchd_issuer *load(vouchd_worker *w, const vouch_store_issuer *is, const char **why,
+                           int *transient)
 {
     vouchd_issuer *e = calloc(1, sizeof *e);
     EVP_PKEY *key = NULL;
     *why = "out of memory";
+    *transient = 0;
     if (!e)
         return NULL;
     snprintf(e->name, sizeof e->name, "%s", is->name);
@@ -175,6 +178,7 @@ static vouchd_issuer *load(vouchd_worker *w, const vouch_store_issuer *is, const
             vouchd_log("issuer '%s': its key in %s cannot be used: %s", is->name, is->key_ref,
                        *ewhy ? ewhy : vouch_pki_strerror(prc));
             *why = "its key is held in a vouch-se that cannot be used now (see the server log)";
+            *transient = prc != VOUCH_PKI_E_PARSE;
             goto fail;
         }
         if (EVP_PKEY_eq(X509_get0_pubkey(e->cert), vouch_se_key_public(e->se_key)) != 1) {
@@ -239,6 +243,7 @@ vouchd_issuer *vouchd_issuer_find(vouchd_worker *w, const char *name, int64_t id
     vouch_store_issuer is;
     char err[256] = "";
     const char *why = "";
+    int transient = 0;
     vouchd_issuer *e;
 
     if (name && !vouchd_name_ok(name)) {
@@ -266,41 +271,55 @@ vouchd_issuer *vouchd_issuer_find(vouchd_worker *w, const char *name, int64_t id
             vouchd_log("reading an issuer: %s", *err ? err : vouch_store_strerror(rc));
         return NULL;
     }
-    e = load(w, &is, &why);
+    e = load(w, &is, &why, &transient);
     if (e && cache_add(w, e) != 0) {
         entry_free(e);
         e = NULL;
         why = "out of memory";
     }
-    if (!e && req)
+    if (!e && req && transient)
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE, "cannot use issuer '%s' now: %s; try again",
+                          is.name, why);
+    else if (!e && req)
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot use issuer '%s': %s",
                           is.name, why);
     vouch_store_issuer_clear(&is);
     return e;
 }
 
-static int list_cb(void *ctx, const vouch_store_issuer *is)
+typedef struct id_list {
+    int64_t *v;
+    size_t n, cap;
+} id_list;
+
+static int ids_cb(void *ctx, const vouch_store_issuer *is)
 {
-    vouchd_worker *w = ctx;
-    const char *why;
-    if (cached(w, is->name, 0))
-        return 0;
-    vouchd_issuer *e = load(w, is, &why);
-    if (!e)
-        return 0; /* logged; the others still serve */
-    if (cache_add(w, e) != 0) {
-        entry_free(e);
-        return 1;
+    id_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        int64_t *t = realloc(l->v, cap * sizeof *t);
+        if (!t)
+            return 1;
+        l->v = t;
+        l->cap = cap;
     }
+    l->v[l->n++] = is->id;
     return 0;
 }
 
 int vouchd_issuers_all(vouchd_worker *w, int refresh, vouchd_issuer *const **out, size_t *n)
 {
     char err[256] = "";
+    id_list ids = {NULL, 0, 0};
     vouch_store_rc rc = VOUCH_STORE_OK;
-    if (refresh || !w->issuers)
-        rc = vouch_store_issuer_list(w->store, list_cb, w, err, sizeof err);
+    if (refresh || !w->issuers) {
+        /* ids first: a listing callback must not query the same store */
+        rc = vouch_store_issuer_list(w->store, ids_cb, &ids, err, sizeof err);
+        for (size_t i = 0; rc == VOUCH_STORE_OK && i < ids.n; i++)
+            if (!cached(w, NULL, ids.v[i]))
+                (void)vouchd_issuer_find(w, NULL, ids.v[i], NULL); /* failures are logged */
+        free(ids.v);
+    }
     if (rc != VOUCH_STORE_OK) {
         vouchd_log("listing issuers: %s", *err ? err : vouch_store_strerror(rc));
         return -1;

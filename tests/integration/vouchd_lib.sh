@@ -39,7 +39,7 @@ vd_stop() {
     VD_PID=""
 }
 # keep the script's exit status for it_cleanup (it reads $?)
-trap 'vd_rc=$?; [ -z "$VD_PID" ] || kill -9 "$VD_PID" 2>/dev/null; (exit $vd_rc); it_cleanup' EXIT
+trap 'vd_rc=$?; set +e; [ -z "$VD_PID" ] || kill -9 "$VD_PID" 2>/dev/null; (exit $vd_rc); it_cleanup' EXIT
 
 # req DESC WANT_STATUS CURL_ARGS...: one request; body in $OUT, headers in
 # $HDR; counts as negative when WANT_STATUS is not 2xx.

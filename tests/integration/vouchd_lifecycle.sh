@@ -571,7 +571,8 @@ iss "template name with a slash" 404 unknown_template good.csr "device/x"
 section "templates: list, get, put"
 get "list templates" 200 - /v1/templates
 assert_eq "the 7 built-ins, by name" "$(jget '",".join(t["name"] for t in d["templates"])')" "admin,code-signing,device,family-ca,gateway,server,user"
-assert_eq "each entry: name, template, created_at, updated_at" "$(jget 'all(sorted(t)==["created_at","name","template","updated_at"] for t in d["templates"])')" True
+assert_eq "each entry: name, template, effective, created_at, updated_at" "$(jget 'all(sorted(t)==["created_at","effective","name","template","updated_at"] for t in d["templates"])')" True
+assert_eq "effective rules are complete (device keeps its built-in EKU)" "$(jget '[t for t in d["templates"] if t["name"]=="device"][0]["effective"]["ext_key_usage"]')" "['clientAuth']"
 get "get template device" 200 - /v1/templates/device
 assert_eq "device: stored rules" "$(jget 'd["template"]["key_types"], d["template"]["san"]["max"], d["template"]["validity_days"]')" "(['ec-p256', 'ec-p384', 'ed25519'], 4, 3650)"
 get "get unknown template" 404 unknown_template /v1/templates/nope
@@ -1231,6 +1232,17 @@ curl -sS --max-time "$CURL_MAX" "${AUTH[@]}" -o tdev.json "$U/v1/templates/devic
 assert_eq "template device unchanged" "$(hcall jget tdev.json 'd["updated_at"], d["template"]["validity_days"]')" "('$UPD', 3650)"
 get "template evil not created" 404 unknown_template /v1/templates/evil
 
+# ---------------------------------------------------------------------------
+section "family-ca under the root (kept last: it changes the root's counts)"
+# a family CA under the root: the only place one can sign devices that verify
+iss "issue family-ca under the root" 201 - f_ok.csr family-ca "" root
+cp last.pem f_root.pem
+h member last.json chain f_root.chain 2>/dev/null || true
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["chain"][-1], end="")' last.json >f_rootca.pem
+openssl req -new -key p256.key -subj "/CN=fam-dev-1/O=Org" -out f_dev.csr 2>/dev/null
+openssl x509 -req -in f_dev.csr -CA f_root.pem -CAkey p256.key -CAcreateserial -days 30 -out f_dev.pem 2>/dev/null
+check "a device signed by that family CA verifies up to the root" openssl verify -CAfile f_rootca.pem -untrusted f_root.pem f_dev.pem
+iss "the root still issues no leaves (device template)" 400 bad_request f_dev.csr device "is a root CA" root
 # ---------------------------------------------------------------------------
 section "audit"
 expect 0 "vouch audit verify while vouchd runs" "$VOUCH" audit verify --data "$CA"

@@ -362,7 +362,11 @@ req "GET /ocsp (POST only)" 405 "$U/ocsp"
 json_error method_not_allowed
 req "PUT /ocsp" 405 -X PUT --data-binary @good1.req "$U/ocsp"
 req "POST /ocsp/<request> (GET only)" 405 --data-binary @good1.req "$U/ocsp/$(urlenc "$(b64 good1.req)")"
-req "POST over 64 KiB: refused by the HTTP layer" 413 --data-binary @<(head -c 70000 /dev/zero) "$U/ocsp"
+head -c 70000 /dev/zero >big.bin
+post_raw big.bin
+ocsp_error malformedrequest "POST over 64 KiB (an OCSP error, not JSON)"
+req "POST /ocsp/ (trailing slash, a common client setting)" 200 -H 'Content-Type: application/ocsp-request' --data-binary @good1.req "$U/ocsp/"
+check "  it is a signed OCSP answer" openssl ocsp -respin "$OUT" -noverify -resp_text
 check "vouchd still answers after all that" openssl ocsp -issuer default.pem -cert good1.pem -url "$U/ocsp" -CAfile root.pem -no_nonce
 
 # ---------------------------------------------------------------------------
