@@ -9,7 +9,9 @@ BIN=$(cd "$BIN" && pwd)
 WORK=$(mktemp -d /tmp/vouch-demo.XXXXXX)
 SOCK=$WORK/se.sock
 SE_PID=
+VD_PID=
 cleanup() {
+    [ -n "$VD_PID" ] && kill "$VD_PID" 2>/dev/null && wait "$VD_PID" 2>/dev/null
     [ -n "$SE_PID" ] && kill "$SE_PID" 2>/dev/null && wait "$SE_PID" 2>/dev/null
     rm -rf "$WORK"
 }
@@ -100,6 +102,60 @@ run "$BIN/vouch" ca list --data "$WORK/ca"
 "$BIN/vouch" ca export --data "$WORK/ca" --name root --out "$WORK/root.pem"
 "$BIN/vouch" ca export --data "$WORK/ca" --name meters --out "$WORK/meters.pem"
 run openssl verify -CAfile "$WORK/root.pem" "$WORK/meters.pem"
+
+step "Serve it: vouchd (CA, RA and VA over HTTP, SQLite underneath)"
+"$BIN/vouchd" --data "$WORK/ca" --listen 127.0.0.1:0 --public-url http://127.0.0.1:0 \
+    2>"$WORK/vouchd.boot" &
+VD_PID=$!
+PORT=
+for _ in $(seq 100); do
+    PORT=$(sed -n 's#^vouchd: listening on http://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$WORK/vouchd.boot")
+    [ -n "$PORT" ] && break
+    sleep 0.05
+done
+[ -n "$PORT" ] || { echo "vouchd did not start" >&2; cat "$WORK/vouchd.boot" >&2; exit 1; }
+# The public URL goes into every certificate (CRL and OCSP locations), so
+# restart on the port the first run picked.
+kill "$VD_PID"; wait "$VD_PID" 2>/dev/null || true
+URL=http://127.0.0.1:$PORT
+"$BIN/vouchd" --data "$WORK/ca" --listen "127.0.0.1:$PORT" --public-url "$URL" 2>"$WORK/vouchd.log" &
+VD_PID=$!
+for _ in $(seq 100); do grep -q "listening" "$WORK/vouchd.log" 2>/dev/null && break; sleep 0.05; done
+echo "vouchd listening on $URL"
+export VOUCH_SERVER=$URL VOUCH_TOKEN_FILE=$WORK/ca/admin.token
+
+step "A device asks for a certificate (CSR signed inside its SE), vouchd issues it"
+run "$BIN/vouch" se csr --slot 0 --subject "/O=Demo Devices/CN=meter-0001" --out "$WORK/meter.csr"
+run "$BIN/vouch" cert issue --server "$URL" --token-file "$WORK/ca/admin.token" \
+    --csr "$WORK/meter.csr" --template device --issuer meters --out "$WORK/meter.pem"
+SERIAL=$(openssl x509 -in "$WORK/meter.pem" -noout -serial | cut -d= -f2)
+run openssl x509 -in "$WORK/meter.pem" -noout -subject -issuer -serial -ext crlDistributionPoints,authorityInfoAccess
+run "$BIN/vouch" cert get "$SERIAL" --chain --out "$WORK/meter-chain.pem"
+run openssl verify -CAfile "$WORK/root.pem" -untrusted "$WORK/meters.pem" "$WORK/meter.pem"
+
+step "OCSP says good (openssl ocsp asks vouchd's responder)"
+run openssl ocsp -issuer "$WORK/meters.pem" -cert "$WORK/meter.pem" -url "$URL/ocsp" \
+    -CAfile "$WORK/root.pem" -verify_other "$WORK/meters.pem"
+
+step "The device's key is compromised: revoke it"
+run "$BIN/vouch" cert revoke "$SERIAL" --reason key-compromise
+run "$BIN/vouch" cert list --status revoked
+
+step "OCSP now says revoked, and the CRL rejects the certificate"
+run openssl ocsp -issuer "$WORK/meters.pem" -cert "$WORK/meter.pem" -url "$URL/ocsp" \
+    -CAfile "$WORK/root.pem" -verify_other "$WORK/meters.pem"
+run "$BIN/vouch" crl get --issuer meters --out "$WORK/meters.crl"
+run openssl crl -inform DER -in "$WORK/meters.crl" -noout -text
+openssl crl -inform DER -in "$WORK/meters.crl" -out "$WORK/meters.crl.pem"
+printf '$ openssl verify -crl_check -CRLfile meters.crl ... meter.pem\n'
+if openssl verify -crl_check -CRLfile "$WORK/meters.crl.pem" -CAfile "$WORK/root.pem" \
+    -untrusted "$WORK/meters.pem" "$WORK/meter.pem"; then
+    echo "unexpected: a revoked certificate verified" >&2; exit 1
+fi
+
+step "Every issuance and revocation is in the hash-chained audit log"
+kill "$VD_PID"; wait "$VD_PID" 2>/dev/null || true
+VD_PID=
 run "$BIN/vouch" audit verify --data "$WORK/ca"
 
 step "Demo complete"
