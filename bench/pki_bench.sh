@@ -37,7 +37,7 @@
 #
 # Environment: BENCH_SECONDS (default 5) measured seconds per run, after one
 # second of warm-up; BENCH_ROUNDS (default 2); BENCH_CONNS (default 16)
-# connections per run; BENCH_CSRS (default 2000 per second of a run, at
+# connections per run; BENCH_CSRS (default 4000 per second of a run, at
 # least 3000) distinct CSRs per round; BENCH_OCSP_REQS (default 200)
 # distinct OCSP requests, of which BENCH_OCSP_REVOKED (default 50) ask about
 # revoked certificates. About 11 x BENCH_ROUNDS x (BENCH_SECONDS + 1) + 60
@@ -66,7 +66,7 @@ if ! [[ $OCSP_REVOKED =~ ^[0-9]+$ ]] || [ "$OCSP_REVOKED" -ge "$OCSP_REQS" ]; th
   echo "pki_bench: BENCH_OCSP_REVOKED must be below BENCH_OCSP_REQS" >&2
   exit 2
 fi
-CSRS=${BENCH_CSRS:-$((2000 * (SECS + 1) > 3000 ? 2000 * (SECS + 1) : 3000))}
+CSRS=${BENCH_CSRS:-$((4000 * (SECS + 1) > 3000 ? 4000 * (SECS + 1) : 3000))}
 if ! [[ $CSRS =~ ^[1-9][0-9]{0,6}$ ]] || [ $((CSRS * ROUNDS)) -gt 1000000 ]; then
   echo "pki_bench: BENCH_CSRS x BENCH_ROUNDS is 1..1000000" >&2
   exit 2
@@ -186,11 +186,12 @@ vd_start() {
 }
 
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+FS=$(findmnt -n -o FSTYPE -T "$TMP" 2>/dev/null || stat -f -c %T "$TMP")
 GITREV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 {
   echo "machine=$(nproc) CPUs, ${CPU:-unknown CPU}, kernel $(uname -r)"
   echo "openssl=$(openssl version)"
-  echo "data dir filesystem=$(stat -f -c %T "$TMP")"
+  echo "data dir filesystem=$FS ($TMP)"
   echo "script=$REPO at $GITREV; binaries from $BIN"
   echo "load average=$(cut -d' ' -f1-3 /proc/loadavg) (at the start)"
 } >"$TMP/meta.txt"
@@ -241,7 +242,7 @@ EOF
 else
   log "cfssl not installed (Debian golang-cfssl): issuance comparison skipped"
 fi
-log "issuance: vouchd on port $VD_PORT (data dir on $(stat -f -c %T "$TMP"))${CF_PID:+, cfssl serve on port $CF_PORT}"
+log "issuance: vouchd on port $VD_PORT (data dir on $FS)${CF_PID:+, cfssl serve on port $CF_PORT}"
 for ((r = 1; r <= ROUNDS; r++)); do
   slice=$(printf '%03d' $((r - 1)))
   load "issue_vouchd.r$r" --url "http://127.0.0.1:$VD_PORT/v1/certificates" --method POST \
