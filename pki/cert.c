@@ -25,11 +25,54 @@ static int serial_ok(const uint8_t *s, size_t len)
     return 0;
 }
 
-/* A v3 certificate with serial, validity, names and key set; no
- * extensions, unsigned. */
+/*
+ * Copy a SubjectPublicKeyInfo into the certificate field by field. OpenSSL
+ * 3.0's X509_set_pubkey re-encodes the key and decodes it again through
+ * the provider encoders and decoders, which walk every provider's
+ * algorithms under a global lock: measured at a third of vouchd's CPU per
+ * issuance (docs/perf.md). The CSR's or old certificate's SPKI is already
+ * the exact encoding wanted, so its algorithm and key bits are copied.
+ */
+static int spki_copy(X509 *c, const X509_PUBKEY *src)
+{
+    ASN1_OBJECT *alg_oid = NULL;
+    const unsigned char *pk = NULL;
+    int pklen = 0, ptype = V_ASN1_UNDEF;
+    X509_ALGOR *alg = NULL;
+    const ASN1_OBJECT *aobj;
+    const void *pval = NULL;
+    void *pdup = NULL;
+    ASN1_OBJECT *odup = NULL;
+    unsigned char *kdup = NULL;
+
+    if (!X509_PUBKEY_get0_param(&alg_oid, &pk, &pklen, &alg, (X509_PUBKEY *)src) ||
+        alg == NULL || pk == NULL || pklen <= 0)
+        return 0;
+    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+    if (ptype == V_ASN1_OBJECT)
+        pdup = OBJ_dup(pval);
+    else if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL)
+        pdup = ASN1_STRING_dup(pval);
+    odup = OBJ_dup(aobj);
+    kdup = OPENSSL_memdup(pk, (size_t)pklen);
+    if (odup == NULL || kdup == NULL || (pval != NULL && ptype != V_ASN1_NULL && pdup == NULL) ||
+        !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(c), odup, ptype, pdup, kdup, pklen)) {
+        ASN1_OBJECT_free(odup);
+        if (ptype == V_ASN1_OBJECT)
+            ASN1_OBJECT_free(pdup);
+        else
+            ASN1_STRING_free(pdup);
+        OPENSSL_free(kdup);
+        return 0;
+    }
+    return 1;
+}
+
+/* A v3 certificate with serial, validity, names and key set (from pub, or
+ * copied from spki when that is given); no extensions, unsigned. */
 static vouch_pki_rc cert_new(const uint8_t *serial, size_t serial_len, time_t nb, time_t na,
                              const X509_NAME *subject, const X509_NAME *issuer, EVP_PKEY *pub,
-                             X509 **out)
+                             const X509_PUBKEY *spki, X509 **out)
 {
     X509 *c = X509_new();
     ASN1_INTEGER *sn = pki_serial_asn1(serial, serial_len);
@@ -44,7 +87,7 @@ static vouch_pki_rc cert_new(const uint8_t *serial, size_t serial_len, time_t nb
         ASN1_TIME_set(X509_getm_notBefore(c), nb) == NULL ||
         ASN1_TIME_set(X509_getm_notAfter(c), na) == NULL ||
         !X509_set_subject_name(c, subject) || !X509_set_issuer_name(c, issuer) ||
-        !X509_set_pubkey(c, pub))
+        !(spki != NULL ? spki_copy(c, spki) : X509_set_pubkey(c, pub)))
         goto exit;
     *out = c;
     c = NULL;
@@ -124,7 +167,7 @@ vouch_pki_rc vouch_pki_ca_root(const vouch_pki_ca_params *p, const vouch_pki_sig
     if (name == NULL)
         return VOUCH_PKI_E_NOMEM;
     rc = cert_new(p->serial, p->serial_len, p->not_before, p->not_after, name, name,
-                  vouch_pki_signer_public(key), &c);
+                  vouch_pki_signer_public(key), NULL, &c);
     if (rc != VOUCH_PKI_OK)
         goto exit;
     /* self-signed: the certificate is its own issuer for SKI/AKI */
@@ -190,7 +233,7 @@ vouch_pki_rc vouch_pki_ca_sub(const vouch_pki_ca_params *p, EVP_PKEY *pub, X509 
     if (name == NULL)
         return VOUCH_PKI_E_NOMEM;
     rc = cert_new(p->serial, p->serial_len, p->not_before, p->not_after, name,
-                  X509_get_subject_name(parent), pub, &c);
+                  X509_get_subject_name(parent), pub, NULL, &c);
     if (rc != VOUCH_PKI_OK)
         goto exit;
     rc = VOUCH_PKI_E_CRYPTO;
@@ -306,7 +349,7 @@ static vouch_pki_rc issue_params_ok(const vouch_pki_issue_params *p, time_t *na,
 
 /* Builds and signs the certificate once every check has passed. */
 static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
-                                 const X509_NAME *subject, EVP_PKEY *pub,
+                                 const X509_NAME *subject, const X509_PUBKEY *spki,
                                  const GENERAL_NAMES *san, X509 **out, char *why,
                                  size_t why_size)
 {
@@ -314,7 +357,9 @@ static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
     vouch_pki_rc rc;
 
     rc = cert_new(p->serial, p->serial_len, p->not_before, na, subject,
-                  X509_get_subject_name(p->issuer_cert), pub, &c);
+                  X509_get_subject_name(p->issuer_cert),
+                  p->copy_spki ? NULL : X509_PUBKEY_get0(spki), p->copy_spki ? spki : NULL,
+                  &c);
     if (rc != VOUCH_PKI_OK)
         goto exit;
     if (!leaf_extensions(c, p, san)) {
@@ -354,7 +399,7 @@ vouch_pki_rc vouch_pki_issue(const vouch_pki_issue_params *p, X509_REQ *csr, X50
     if (rc == VOUCH_PKI_OK)
         rc = pki_csr_san(csr, &san, why, why_size);
     if (rc == VOUCH_PKI_OK)
-        rc = issue_common(p, na, X509_REQ_get_subject_name(csr), X509_REQ_get0_pubkey(csr), san,
+        rc = issue_common(p, na, X509_REQ_get_subject_name(csr), X509_REQ_get_X509_PUBKEY(csr), san,
                           out, why, why_size);
     GENERAL_NAMES_free(san);
     return rc;
@@ -401,7 +446,8 @@ vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old, X509 **
     }
     rc = pki_check_san(p->tpl, san, why, why_size);
     if (rc == VOUCH_PKI_OK)
-        rc = issue_common(p, na, X509_get_subject_name(old), pub, san, out, why, why_size);
+        rc = issue_common(p, na, X509_get_subject_name(old), X509_get_X509_PUBKEY(old), san,
+                          out, why, why_size);
     GENERAL_NAMES_free(san);
     return rc;
 }

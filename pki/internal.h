@@ -27,6 +27,8 @@ int pki_name_ok(const char *name);
 /* Frees the calling thread's compiled-pattern cache (template.c); threads
  * free theirs when they exit. */
 void pki_pattern_cache_free(void);
+/* One DER CertificationRequest, nothing after it (csr.c); NULL otherwise. */
+X509_REQ *pki_csr_d2i(const unsigned char *der, long len);
 /* 1 if url is http(s)://... of sane length without spaces or control chars. */
 int pki_url_ok(const char *url);
 

@@ -379,6 +379,15 @@ typedef struct {
     size_t serial_len;
     time_t not_before;
     time_t not_after;        /* 0: not_before + tpl->validity_days */
+    /* 1: copy the CSR's (or old certificate's) SubjectPublicKeyInfo into
+     * the new certificate byte for byte instead of through an EVP_PKEY.
+     * Much cheaper with OpenSSL 3.0 (whose X509_set_pubkey re-encodes and
+     * re-decodes the key through its provider decoders), and the encoding
+     * is the same; but the returned X509 then has no decoded key object
+     * (X509_get0_pubkey returns NULL, so X509_verify_cert on the object
+     * itself fails) until it is re-read from its DER. For servers that
+     * only encode the result. */
+    int copy_spki;
 } vouch_pki_issue_params;
 
 /*

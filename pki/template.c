@@ -596,7 +596,6 @@ vouch_pki_rc vouch_pki_template_to_json(const vouch_pki_template *t, char **json
 vouch_pki_rc vouch_pki_csr_parse(const uint8_t *data, size_t len, X509_REQ **out)
 {
     static const char tag[] = "-----BEGIN ";
-    const unsigned char *p = data;
     BIO *b;
 
     if (out != NULL)
@@ -614,23 +613,14 @@ vouch_pki_rc vouch_pki_csr_parse(const uint8_t *data, size_t len, X509_REQ **out
         if (PEM_read_bio(b, &name, &header, &der, &dlen) == 1 &&
             (strcmp(name, PEM_STRING_X509_REQ) == 0 || strcmp(name, PEM_STRING_X509_REQ_OLD) == 0) &&
             header[0] == '\0' && dlen > 0) {
-            p = der;
-            *out = d2i_X509_REQ(NULL, &p, dlen);
-            if (*out != NULL && p != der + dlen) { /* trailing bytes inside the block */
-                X509_REQ_free(*out);
-                *out = NULL;
-            }
+            *out = pki_csr_d2i(der, dlen); /* also refuses trailing bytes */
         }
         OPENSSL_free(name);
         OPENSSL_free(header);
         OPENSSL_free(der);
         BIO_free(b);
     } else {
-        *out = d2i_X509_REQ(NULL, &p, (long)len);
-        if (*out != NULL && p != data + len) { /* trailing garbage */
-            X509_REQ_free(*out);
-            *out = NULL;
-        }
+        *out = pki_csr_d2i(data, (long)len);
     }
     ERR_clear_error();
     return *out != NULL ? VOUCH_PKI_OK : VOUCH_PKI_E_PARSE;

@@ -47,16 +47,6 @@ static const char *status_name(vouch_cert_status s)
                                      : "unknown";
 }
 
-static json_t *epoch_json(int64_t t)
-{
-    char out[32];
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (!gmtime_r(&tt, &tm) || strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return NULL;
-    return json_string(out);
-}
-
 static void serial_hex(const uint8_t *s, size_t len, char out[VOUCH_PKI_SERIAL_HEX_MAX])
 {
     if (vouch_pki_serial_to_hex(s, len, out, VOUCH_PKI_SERIAL_HEX_MAX) != VOUCH_PKI_OK)
@@ -92,13 +82,13 @@ static json_t *cert_json(const vouch_store_cert *c, const char *iname, int with_
     json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o?, s:o?, s:o?, s:s}", "serial",
                           serhex, "issuer", iname, "status", status_name(c->status), "subject",
                           c->subject, "device_id", c->device_id, "template", c->template_name,
-                          "not_before", epoch_json(c->not_before), "not_after",
-                          epoch_json(c->not_after), "issued_at", epoch_json(c->issued_at),
+                          "not_before", vouchd_epoch_json(c->not_before), "not_after",
+                          vouchd_epoch_json(c->not_after), "issued_at", vouchd_epoch_json(c->issued_at),
                           "sha256", fphex);
     if (!o)
         return NULL;
     if (c->status == VOUCH_CERT_REVOKED) {
-        json_object_set_new(o, "revoked_at", epoch_json(c->revoked_at));
+        json_object_set_new(o, "revoked_at", vouchd_epoch_json(c->revoked_at));
         const char *rn = vouch_pki_reason_name(c->reason);
         if (rn)
             json_object_set_new(o, "reason", json_string(rn));
@@ -378,7 +368,8 @@ static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
     uint8_t serial[VOUCH_PKI_SERIAL_LEN];
     time_t now = time(NULL);
     vouch_pki_issue_params p = {.tpl = tpl, .issuer_cert = iss->cert, .issuer_key = iss->signer,
-                                .issuer_name = iss->name, .public_url = w->cfg->public_url};
+                                .issuer_name = iss->name, .public_url = w->cfg->public_url,
+                                .copy_spki = 1};
     if (validity(req, iss, tpl, now, &p) != 0)
         return;
     if (vouch_pki_serial_random(serial) != VOUCH_PKI_OK) {

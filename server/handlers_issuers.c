@@ -28,14 +28,29 @@ static const char *kind_name(vouch_issuer_kind k)
 /* Issuer names are [A-Za-z0-9._-]{1,64} (vouch ca add-issuer enforces it). */
 int vouchd_name_ok(const char *s)
 {
+    return vouchd_name_ok_max(s, NAME_MAX_LEN);
+}
+
+int vouchd_name_ok_max(const char *s, size_t max)
+{
     size_t n = strlen(s);
-    if (n < 1 || n > NAME_MAX_LEN)
+    if (n < 1 || n > max)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
               (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
             return 0;
     return 1;
+}
+
+json_t *vouchd_epoch_json(int64_t t)
+{
+    char out[32];
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return NULL;
+    return json_string(out);
 }
 
 json_t *vouchd_time_json(const ASN1_TIME *t)

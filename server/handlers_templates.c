@@ -16,16 +16,6 @@
 
 #define TEMPLATE_BODY_MAX (64 * 1024)
 
-static json_t *epoch_json(int64_t t)
-{
-    char out[32];
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (!gmtime_r(&tt, &tm) || strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return NULL;
-    return json_string(out);
-}
-
 /* {"name", "template" (as stored), "effective" (every rule as issuance
  * applies it: members the stored document omits take the built-in's or
  * the defaults), "created_at", "updated_at"}. */
@@ -43,8 +33,8 @@ static json_t *template_json(const vouch_store_template *t)
         effective = json_loads(eff, 0, &jerr);
     free(eff);
     return json_pack("{s:s, s:o, s:o?, s:o?, s:o?}", "name", t->name, "template", body,
-                     "effective", effective, "created_at", epoch_json(t->created_at),
-                     "updated_at", epoch_json(t->updated_at));
+                     "effective", effective, "created_at", vouchd_epoch_json(t->created_at),
+                     "updated_at", vouchd_epoch_json(t->updated_at));
 }
 
 static int list_cb(void *ctx, const vouch_store_template *t)
@@ -80,25 +70,13 @@ void vouchd_h_templates_list(struct evhttp_request *req, vouchd_worker *w,
     vouchd_send_json(req, 200, json_pack("{s:o}", "templates", arr));
 }
 
-static int name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > VOUCH_PKI_TPL_NAME_MAX - 1)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
-            return 0;
-    return 1;
-}
-
 void vouchd_h_template_item(struct evhttp_request *req, vouchd_worker *w,
                             const vouchd_caller *caller, const char *rest)
 {
     vouch_store_template t;
     char err[256] = "", why[512] = "";
     memset(&t, 0, sizeof t);
-    if (!name_ok(rest)) {
+    if (!vouchd_name_ok_max(rest, VOUCH_PKI_TPL_NAME_MAX - 1)) {
         vouchd_send_error(req, evhttp_request_get_command(req) == EVHTTP_REQ_PUT ? 400 : 404,
                           evhttp_request_get_command(req) == EVHTTP_REQ_PUT
                               ? VOUCHD_E_BAD_REQUEST

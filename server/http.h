@@ -196,6 +196,10 @@ void vouchd_va_worker_free(vouchd_worker *w);
 
 /* JSON helpers shared by the handlers (handlers_issuers.c); NULL on failure. */
 int vouchd_name_ok(const char *s);
+/* [A-Za-z0-9._-]{1,max} */
+int vouchd_name_ok_max(const char *s, size_t max);
+/* RFC 3339 UTC from seconds since the epoch. */
+json_t *vouchd_epoch_json(int64_t t);
 json_t *vouchd_time_json(const ASN1_TIME *t);
 json_t *vouchd_subject_json(X509 *c);
 json_t *vouchd_pem_json(X509 *c);

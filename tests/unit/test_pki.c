@@ -800,6 +800,45 @@ static int has_uri(X509 *c, int nid, const char *want)
     return strstr(buf, want) != NULL;
 }
 
+/* copy_spki: the certificate carries the CSR's SubjectPublicKeyInfo byte
+ * for byte, for every key type a template allows; re-read from its DER it
+ * verifies, exactly like one issued through an EVP_PKEY. */
+static void test_issue_copy_spki(void **state)
+{
+    EVP_PKEY *kinds[] = {P256, P384, ED};
+    vouch_pki_template t;
+    char why[256] = "";
+    (void)state;
+    assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        uint8_t sn[16];
+        X509 *c = NULL, *back = NULL;
+        unsigned char *der = NULL, *a = NULL, *b = NULL;
+        X509_REQ *csr = csr_make(kinds[k], "CN=dev-0002/O=Acme", "DNS:dev2.local");
+        assert_int_equal(vouch_pki_serial_random(sn), VOUCH_PKI_OK);
+        vouch_pki_issue_params p = params(&t, sn);
+        p.copy_spki = 1;
+        assert_int_equal(vouch_pki_issue(&p, csr, &c, why, sizeof why), VOUCH_PKI_OK);
+        int dl = i2d_X509(c, &der);
+        assert_true(dl > 0);
+        const unsigned char *q = der;
+        back = d2i_X509(NULL, &q, dl);
+        assert_non_null(back);
+        assert_int_equal(chain_ok(back, NULL), 1);
+        int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(back), &a);
+        int lb = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b);
+        assert_true(la > 0 && la == lb);
+        assert_memory_equal(a, b, (size_t)la);
+        assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(back), X509_REQ_get0_pubkey(csr)), 1);
+        OPENSSL_free(a);
+        OPENSSL_free(b);
+        OPENSSL_free(der);
+        X509_free(back);
+        X509_free(c);
+        X509_REQ_free(csr);
+    }
+}
+
 static void test_issue(void **state)
 {
     vouch_pki_template t;
@@ -1325,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_csr_refusals),
         cmocka_unit_test(test_csr_signature_and_garbage),
         cmocka_unit_test(test_issue),
+        cmocka_unit_test(test_issue_copy_spki),
         cmocka_unit_test(test_crl),
         cmocka_unit_test(test_crl_100k),
         cmocka_unit_test(test_ocsp),
