@@ -171,8 +171,9 @@ static const remote_cmd cmds[] = {
       "DESCRIPTION\n"
       "    Lists the templates (GET /v1/templates), by name: name, validity in\n"
       "    days, when it was created and last replaced. --json prints the\n"
-      "    server's answer: {\"templates\":[{name, template, created_at,\n"
-      "    updated_at}]}.\n\n"
+      "    server's answer: {\"templates\":[{name, template, effective,\n"
+      "    created_at, updated_at}]}; effective is every rule as issuance\n"
+      "    applies it.\n\n"
       "OPTIONS\n    None besides the group options.\n",
       "    vouch template list\n", 0}},
     {"get", cmd_get, OPTS({"out", "FILE", NULL, 0}), "NAME", 0,
@@ -181,7 +182,8 @@ static const remote_cmd cmds[] = {
       "    Prints template NAME's rule set (docs/pki.md, \"Templates\") as\n"
       "    indented JSON, to stdout or --out FILE, ready to be edited and put\n"
       "    back with 'vouch template put'. --json prints the server's whole\n"
-      "    record on one line: {name, template, created_at, updated_at}. An\n"
+      "    record on one line: {name, template, effective, created_at,\n"
+      "    updated_at}. An\n"
       "    unknown name is refused (404 unknown_template, status 3).\n\n"
       "OPTIONS\n"
       "    --out FILE   output file (mode 0644); - is stdout (the default)\n",
