@@ -850,7 +850,7 @@ static int issuer_ids_cb(void *ctx, const vouch_store_issuer *is)
 }
 
 static void search_by_serial(struct evhttp_request *req, vouchd_worker *w, const char *hex,
-                             int64_t only_issuer)
+                             int64_t only_issuer, size_t limit)
 {
     uint8_t serial[VOUCH_PKI_SERIAL_MAX];
     size_t sl = 0;
@@ -876,7 +876,7 @@ static void search_by_serial(struct evhttp_request *req, vouchd_worker *w, const
     json_array_foreach(ids, i, idj) {
         int64_t id = json_integer_value(idj);
         vouch_store_cert c;
-        if (only_issuer && id != only_issuer)
+        if ((only_issuer && id != only_issuer) || json_array_size(arr) >= limit)
             continue;
         memset(&c, 0, sizeof c);
         rc = vouch_store_cert_get(w->store, id, serial, sl, &c, err, sizeof err);
@@ -1012,12 +1012,12 @@ static void certs_search(struct evhttp_request *req, vouchd_worker *w)
         }
     }
     if (serial) {
-        if (seen & ~(unsigned)(P_SERIAL | P_ISSUER)) {
+        if (seen & ~(unsigned)(P_SERIAL | P_ISSUER | P_LIMIT)) {
             vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                              "'serial' combines only with 'issuer'");
+                              "'serial' combines only with 'issuer' and 'limit'");
             goto out;
         }
-        search_by_serial(req, w, serial, f.issuer_id);
+        search_by_serial(req, w, serial, f.issuer_id, (size_t)limit);
         goto out;
     }
     search_ctx x = {.w = w, .arr = json_array()};
