@@ -18,6 +18,7 @@ static struct {
     int running, stopping;
     pthread_t tid;
     vouch_store *store;
+    unsigned long long writes, groups, largest; /* committer thread only */
 } C = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* Guards every worker's replies list. */
@@ -82,13 +83,18 @@ static void *committer_main(void *arg)
             break;
         }
         vouchd_job *group = C.head, *last = C.head;
-        for (int n = 1; n < GROUP_MAX && last->next; n++)
+        unsigned long long n = 1;
+        for (; n < GROUP_MAX && last->next; n++)
             last = last->next;
         C.head = last->next;
         if (!C.head)
             C.tail = &C.head;
         last->next = NULL;
         pthread_mutex_unlock(&C.mu);
+        C.writes += n;
+        C.groups++;
+        if (n > C.largest)
+            C.largest = n;
 
         run_group(group);
         for (vouchd_job *j = group, *next; j; j = next) {
@@ -131,6 +137,9 @@ void vouchd_commit_stop(void)
     pthread_mutex_unlock(&C.mu);
     pthread_join(C.tid, NULL);
     C.running = 0;
+    if (C.groups) /* how well writes grouped (docs/perf.md) */
+        vouchd_log("committer: %llu writes in %llu commits (%.1f per commit, largest %llu)",
+                   C.writes, C.groups, (double)C.writes / (double)C.groups, C.largest);
     vouch_store_close(C.store);
     C.store = NULL;
 }
