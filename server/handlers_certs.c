@@ -825,16 +825,47 @@ static int parse_time(const char *s, int64_t *out)
 }
 
 typedef struct search_ctx {
-    vouchd_worker *w;
+    json_t *names; /* issuer id (decimal string) -> name */
     json_t *arr;
     int failed;
 } search_ctx;
 
+static int names_cb(void *ctx, const vouch_store_issuer *is)
+{
+    char k[24];
+    snprintf(k, sizeof k, "%lld", (long long)is->id);
+    return json_object_set_new(ctx, k, json_string(is->name)) != 0;
+}
+
+/* Every issuer's name by id, read before a listing: a listing callback
+ * must not query the same store (store.h), and names need no keys. NULL
+ * with the answer sent. */
+static json_t *issuer_names(struct evhttp_request *req, vouchd_worker *w)
+{
+    char err[256] = "";
+    json_t *m = json_object();
+    vouch_store_rc rc = m ? vouch_store_issuer_list(w->store, names_cb, m, err, sizeof err)
+                          : VOUCH_STORE_E_NOMEM;
+    if (rc != VOUCH_STORE_OK) {
+        json_decref(m);
+        vouchd_send_store_error(req, rc, "listing issuers", err);
+        return NULL;
+    }
+    return m;
+}
+
+static const char *issuer_name_of(json_t *names, int64_t id)
+{
+    char k[24];
+    snprintf(k, sizeof k, "%lld", (long long)id);
+    const char *n = json_string_value(json_object_get(names, k));
+    return n ? n : "?";
+}
+
 static int search_cb(void *ctx, const vouch_store_cert *c)
 {
     search_ctx *x = ctx;
-    vouchd_issuer *iss = vouchd_issuer_find(x->w, NULL, c->issuer_id, NULL);
-    json_t *o = cert_json(c, iss ? iss->name : "?", 0);
+    json_t *o = cert_json(c, issuer_name_of(x->names, c->issuer_id), 0);
     if (!o || json_array_append_new(x->arr, o) != 0) {
         x->failed = 1;
         return 1;
@@ -843,51 +874,40 @@ static int search_cb(void *ctx, const vouch_store_cert *c)
 }
 
 /* the ?serial= search: that serial under every issuer (or the one named) */
-static int issuer_ids_cb(void *ctx, const vouch_store_issuer *is)
-{
-    json_t *ids = ctx;
-    return json_array_append_new(ids, json_integer(is->id)) != 0;
-}
-
 static void search_by_serial(struct evhttp_request *req, vouchd_worker *w, const char *hex,
                              int64_t only_issuer, size_t limit)
 {
     uint8_t serial[VOUCH_PKI_SERIAL_MAX];
     size_t sl = 0;
     char err[256] = "";
-    json_t *ids = json_array(), *arr = json_array();
+    json_t *names = NULL, *arr = NULL, *v;
+    const char *key;
     if (strlen(hex) > 2 * VOUCH_PKI_SERIAL_MAX + 20 ||
         vouch_pki_serial_from_hex(hex, serial, sizeof serial, &sl) != VOUCH_PKI_OK) {
         vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
                           "serial must be hex (as openssl x509 -serial prints it), at most 20 bytes");
-        goto out;
+        return;
     }
-    if (!ids || !arr) {
+    if (!(names = issuer_names(req, w)))
+        return;
+    if (!(arr = json_array())) {
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
         goto out;
     }
-    vouch_store_rc rc = vouch_store_issuer_list(w->store, issuer_ids_cb, ids, err, sizeof err);
-    if (rc != VOUCH_STORE_OK) {
-        vouchd_send_store_error(req, rc, "listing issuers", err);
-        goto out;
-    }
-    size_t i;
-    json_t *idj;
-    json_array_foreach(ids, i, idj) {
-        int64_t id = json_integer_value(idj);
+    json_object_foreach(names, key, v) {
+        int64_t id = strtoll(key, NULL, 10);
         vouch_store_cert c;
         if ((only_issuer && id != only_issuer) || json_array_size(arr) >= limit)
             continue;
         memset(&c, 0, sizeof c);
-        rc = vouch_store_cert_get(w->store, id, serial, sl, &c, err, sizeof err);
+        vouch_store_rc rc = vouch_store_cert_get(w->store, id, serial, sl, &c, err, sizeof err);
         if (rc == VOUCH_STORE_E_NOT_FOUND || rc == VOUCH_STORE_E_UNKNOWN_CERT)
             continue;
         if (rc != VOUCH_STORE_OK) {
             vouchd_send_store_error(req, rc, "reading a certificate", err);
             goto out;
         }
-        vouchd_issuer *iss = vouchd_issuer_find(w, NULL, id, NULL);
-        json_t *o = cert_json(&c, iss ? iss->name : "?", 0);
+        json_t *o = cert_json(&c, json_string_value(v), 0);
         vouch_store_cert_clear(&c);
         if (!o || json_array_append_new(arr, o) != 0) {
             vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
@@ -896,7 +916,7 @@ static void search_by_serial(struct evhttp_request *req, vouchd_worker *w, const
     }
     vouchd_send_json(req, 200, json_pack("{s:O}", "certificates", arr));
 out:
-    json_decref(ids);
+    json_decref(names);
     json_decref(arr);
 }
 
@@ -1020,13 +1040,17 @@ static void certs_search(struct evhttp_request *req, vouchd_worker *w)
         search_by_serial(req, w, serial, f.issuer_id, (size_t)limit);
         goto out;
     }
-    search_ctx x = {.w = w, .arr = json_array()};
-    if (!x.arr) {
+    search_ctx x = {.names = issuer_names(req, w), .arr = NULL};
+    if (!x.names)
+        goto out;
+    if (!(x.arr = json_array())) {
+        json_decref(x.names);
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
         goto out;
     }
     vouch_store_rc rc = vouch_store_cert_search(w->store, &f, &cur, (unsigned)limit, 0, search_cb,
                                                 &x, err, sizeof err);
+    json_decref(x.names);
     if (x.failed || (rc != VOUCH_STORE_OK && rc != VOUCH_STORE_E_STOPPED)) {
         json_decref(x.arr);
         if (x.failed)
@@ -1061,8 +1085,7 @@ void vouchd_h_certs(struct evhttp_request *req, vouchd_worker *w, const vouchd_c
 static int sync_cb(void *ctx, const vouch_store_cert *c)
 {
     search_ctx *x = ctx;
-    vouchd_issuer *iss = vouchd_issuer_find(x->w, NULL, c->issuer_id, NULL);
-    json_t *o = cert_json(c, iss ? iss->name : "?", 1);
+    json_t *o = cert_json(c, issuer_name_of(x->names, c->issuer_id), 1);
     if (!o || json_object_set_new(o, "seq", json_integer(c->seq)) != 0 ||
         json_array_append_new(x->arr, o) != 0) {
         json_decref(o);
@@ -1109,13 +1132,17 @@ void vouchd_h_sync(struct evhttp_request *req, vouchd_worker *w, const vouchd_ca
         else
             limit = (long)v;
     }
-    search_ctx x = {.w = w, .arr = json_array()};
-    if (!x.arr) {
+    search_ctx x = {.names = issuer_names(req, w), .arr = NULL};
+    if (!x.names)
+        goto out;
+    if (!(x.arr = json_array())) {
+        json_decref(x.names);
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
         goto out;
     }
     vouch_store_rc rc = vouch_store_cert_changes_since(w->store, after, (unsigned)limit, sync_cb,
                                                        &x, &last, err, sizeof err);
+    json_decref(x.names);
     if (x.failed || rc != VOUCH_STORE_OK) {
         json_decref(x.arr);
         if (x.failed)
