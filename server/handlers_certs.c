@@ -395,6 +395,31 @@ static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
     issue_submit(w, caller, x, serial, sizeof serial, now, from ? from->id : 0);
 }
 
+/* The body's 'csr' member, or NULL with a 400 sent. */
+static const char *csr_member(struct evhttp_request *req, json_t *j)
+{
+    const char *pem = json_string_value(json_object_get(j, "csr"));
+    if (!pem || !*pem) {
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
+                          "member 'csr' (a PEM certificate request, string) is missing");
+        return NULL;
+    }
+    return pem;
+}
+
+/* The parsed request; NULL with a 400 bad_csr sent. */
+static X509_REQ *csr_parse(struct evhttp_request *req, const char *pem)
+{
+    X509_REQ *csr = NULL;
+    if (vouch_pki_csr_parse((const uint8_t *)pem, strlen(pem), &csr) != VOUCH_PKI_OK) {
+        ERR_clear_error();
+        vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR,
+                          "member 'csr' is not a PEM PKCS#10 certificate request");
+        return NULL;
+    }
+    return csr;
+}
+
 static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller)
 {
     static const char *const allowed[] = {"csr", "template", "issuer", NULL};
@@ -405,13 +430,9 @@ static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouc
     json_t *v, *j = body_object(req, 0, expect);
     if (!j || members_ok(req, j, allowed, "csr, template, issuer") != 0)
         goto out;
-    csr_pem = json_string_value(json_object_get(j, "csr"));
-    tpl_name = json_string_value(json_object_get(j, "template"));
-    if (!csr_pem || !*csr_pem) {
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                          "member 'csr' (a PEM certificate request, string) is missing");
+    if (!(csr_pem = csr_member(req, j)))
         goto out;
-    }
+    tpl_name = json_string_value(json_object_get(j, "template"));
     if (!tpl_name || !*tpl_name) {
         vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
                           "member 'template' (a template name, string) is missing");
@@ -430,12 +451,8 @@ static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouc
     vouchd_issuer *iss = issuing_issuer(req, w, iss_name, &tpl);
     if (!iss)
         goto out;
-    if (vouch_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &csr) != VOUCH_PKI_OK) {
-        ERR_clear_error();
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR,
-                          "member 'csr' is not a PEM PKCS#10 certificate request");
+    if (!(csr = csr_parse(req, csr_pem)))
         goto out;
-    }
     /* the stored name, not the template's own "name" member */
     snprintf(tpl.name, sizeof tpl.name, "%s", tpl_name);
     issue_and_submit(req, w, caller, iss, &tpl, csr, NULL, NULL);
@@ -716,19 +733,9 @@ static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouch
         goto out;
     }
     if (rekey) {
-        const char *csr_pem = json_string_value(json_object_get(j, "csr"));
-        if (!csr_pem || !*csr_pem) {
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                              "member 'csr' (a PEM certificate request, string) is missing");
+        const char *csr_pem = csr_member(req, j);
+        if (!csr_pem || !(csr = csr_parse(req, csr_pem)))
             goto out;
-        }
-        if (vouch_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &csr) !=
-            VOUCH_PKI_OK) {
-            ERR_clear_error();
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR,
-                              "member 'csr' is not a PEM PKCS#10 certificate request");
-            goto out;
-        }
         if (!same_name(X509_REQ_get_subject_name(csr), X509_get_subject_name(old))) {
             vouchd_send_error(req, 422, VOUCHD_E_SUBJECT_MISMATCH,
                               "the CSR's subject differs from the certificate's (%.200s); a "
