@@ -29,6 +29,9 @@ int pki_name_ok(const char *name);
 void pki_pattern_cache_free(void);
 /* One DER CertificationRequest, nothing after it (csr.c); NULL otherwise. */
 X509_REQ *pki_csr_d2i(const unsigned char *der, long len);
+/* The request's signature checked directly on a legacy EC key (csr.c):
+ * 1 valid, 0 invalid, -1 not applicable (use X509_REQ_verify). */
+int pki_csr_verify_ec(X509_REQ *req, EVP_PKEY *key);
 /* 1 if url is http(s)://... of sane length without spaces or control chars. */
 int pki_url_ok(const char *url);
 

@@ -911,7 +911,10 @@ vouch_pki_rc vouch_pki_check_csr(const vouch_pki_template *t, X509_REQ *csr, cha
     }
     /* proof of possession comes before any policy: an unsigned request is
      * not worth judging */
-    if (X509_REQ_verify(csr, key) != 1) {
+    int ok = pki_csr_verify_ec(csr, key);
+    if (ok < 0)
+        ok = X509_REQ_verify(csr, key) == 1;
+    if (ok != 1) {
         ERR_clear_error();
         pki_why(why, why_size, "CSR signature does not verify");
         return VOUCH_PKI_E_SIGNATURE;

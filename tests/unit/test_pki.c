@@ -776,6 +776,162 @@ static void test_csr_signature_and_garbage(void **state)
     assert_int_equal(vouch_pki_check_csr(NULL, NULL, why, sizeof why), VOUCH_PKI_E_ARG);
 }
 
+/* EC requests decoded by the fast path (pki/csr.c) have their signature
+ * checked with ECDSA_verify on the decoded key. Every verdict must be the
+ * one X509_REQ_verify gives on OpenSSL's own decoding of the same bytes. */
+static X509_REQ *reparse(X509_REQ *r)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509_REQ(r, &der);
+    X509_REQ *back = NULL;
+    assert_true(len > 0);
+    assert_int_equal(vouch_pki_csr_parse(der, (size_t)len, &back), VOUCH_PKI_OK);
+    OPENSSL_free(der);
+    X509_REQ_free(r);
+    return back;
+}
+
+/* check's signature verdict on r equals OpenSSL's on the same DER */
+#define same_verdict(r, want) same_verdict_at(r, want, __LINE__)
+static void same_verdict_at(X509_REQ *r, int want_ok, int line)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    int len = i2d_X509_REQ(r, &der);
+    char why[256] = "";
+    assert_true(len > 0);
+    p = der;
+    X509_REQ *ref = d2i_X509_REQ(NULL, &p, len);
+    assert_non_null(ref);
+    int ref_ok = X509_REQ_verify(ref, X509_REQ_get0_pubkey(ref)) == 1;
+    ERR_clear_error();
+    vouch_pki_template t;
+    assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+    vouch_pki_rc rc = vouch_pki_check_csr(&t, r, why, sizeof why); /* r stays the caller's */
+    if (ref_ok != want_ok || (rc == VOUCH_PKI_E_SIGNATURE) == ref_ok)
+        fail_msg("line %d: openssl %d, want %d, check rc %d (%s)", line, ref_ok, want_ok, rc,
+                 why);
+    X509_REQ_free(ref);
+    OPENSSL_free(der);
+}
+
+/* replace the signature BIT STRING's content; flags: its unused-bits state
+ * (ASN1_STRING_FLAG_BITS_LEFT | n, as a decoded one has: without the flag
+ * the encoder would count the last byte's trailing zero bits as unused) */
+static void set_sig(X509_REQ *r, const unsigned char *sig, int len, long flags)
+{
+    const ASN1_BIT_STRING *cs;
+    const X509_ALGOR *alg;
+    X509_REQ_get0_signature(r, &cs, &alg);
+    ASN1_BIT_STRING *bs = (ASN1_BIT_STRING *)cs;
+    assert_int_equal(ASN1_BIT_STRING_set(bs, (unsigned char *)sig, len), 1);
+    bs->flags = flags;
+}
+
+static void test_csr_fast_signature(void **state)
+{
+    X509_REQ *r;
+    /* good: P-256 with SHA-256/384/512, P-384 with SHA-384 */
+    static const char *const mds[] = {"SHA256", "SHA384", "SHA512"};
+    for (size_t i = 0; i < 3; i++) {
+        r = csr_make(P256, "CN=dev-1", NULL);
+        assert_true(X509_REQ_sign(r, P256, EVP_get_digestbyname(mds[i])) > 0);
+        r = reparse(r);
+        same_verdict(r, 1);
+        X509_REQ_free(r);
+    }
+    r = csr_make(P384, "CN=dev-1", NULL);
+    assert_true(X509_REQ_sign(r, P384, EVP_sha384()) > 0);
+    r = reparse(r);
+    same_verdict(r, 1);
+
+    /* the signature of another request by the same key: the bytes signed differ */
+    X509_REQ *other = reparse(csr_make(P384, "CN=dev-2", NULL));
+    const ASN1_BIT_STRING *os;
+    const X509_ALGOR *oa;
+    X509_REQ_get0_signature(other, &os, &oa);
+    {
+        unsigned char keep[200];
+        const ASN1_BIT_STRING *cs;
+        const X509_ALGOR *ca;
+        X509_REQ_get0_signature(r, &cs, &ca);
+        int kl = cs->length;
+        memcpy(keep, cs->data, (size_t)kl);
+        set_sig(r, os->data, os->length, ASN1_STRING_FLAG_BITS_LEFT);
+        same_verdict(r, 0);
+        /* not DER: r's INTEGER with a superfluous leading zero byte */
+        unsigned char ber[210];
+        assert_true(keep[0] == 0x30 && keep[1] < 0x80 && keep[2] == 0x02);
+        int rl = keep[3];
+        ber[0] = 0x30;
+        ber[1] = (unsigned char)(keep[1] + 1);
+        ber[2] = 0x02;
+        ber[3] = (unsigned char)(rl + 1);
+        ber[4] = 0x00;
+        memcpy(ber + 5, keep + 4, (size_t)(kl - 4));
+        set_sig(r, ber, kl + 1, ASN1_STRING_FLAG_BITS_LEFT);
+        same_verdict(r, 0);
+        /* the right bytes in a BIT STRING that claims unused bits */
+        set_sig(r, keep, kl, ASN1_STRING_FLAG_BITS_LEFT | 0x01);
+        same_verdict(r, 0);
+        /* empty, truncated, and a byte after the DER */
+        set_sig(r, keep, 0, ASN1_STRING_FLAG_BITS_LEFT);
+        same_verdict(r, 0);
+        set_sig(r, keep, kl - 1, ASN1_STRING_FLAG_BITS_LEFT);
+        same_verdict(r, 0);
+        keep[kl] = 0x01;
+        set_sig(r, keep, kl + 1, ASN1_STRING_FLAG_BITS_LEFT);
+        same_verdict(r, 0);
+        /* and back: valid again */
+        set_sig(r, keep, kl, ASN1_STRING_FLAG_BITS_LEFT);
+        same_verdict(r, 1);
+    }
+    X509_REQ_free(other);
+    X509_REQ_free(r);
+
+    /* a changed byte in the signed part (the CN) */
+    {
+        r = csr_make(P256, "CN=dev-1", NULL);
+        unsigned char *der = NULL;
+        int len = i2d_X509_REQ(r, &der);
+        X509_REQ_free(r);
+        unsigned char *cn = memmem(der, (size_t)len, "dev-1", 5);
+        assert_non_null(cn);
+        cn[4] = '2';
+        X509_REQ *back = NULL;
+        assert_int_equal(vouch_pki_csr_parse(der, (size_t)len, &back), VOUCH_PKI_OK);
+        same_verdict(back, 0);
+        X509_REQ_free(back);
+        OPENSSL_free(der);
+    }
+
+    /* signature algorithms the direct check does not take go to OpenSSL:
+     * RSA's OID on an EC signature, and ecdsa-with-SHA256 with parameters */
+    {
+        r = reparse(csr_make(P256, "CN=dev-1", NULL));
+        const ASN1_BIT_STRING *cs;
+        const X509_ALGOR *ca;
+        X509_REQ_get0_signature(r, &cs, &ca);
+        X509_ALGOR *alg = (X509_ALGOR *)ca;
+        assert_int_equal(X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256WithRSAEncryption),
+                                         V_ASN1_NULL, NULL), 1);
+        same_verdict(r, 0);
+        assert_int_equal(X509_ALGOR_set0(alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_NULL,
+                                         NULL), 1);
+        unsigned char *der = NULL;
+        int len = i2d_X509_REQ(r, &der);
+        const unsigned char *p = der;
+        X509_REQ *ref = d2i_X509_REQ(NULL, &p, len);
+        assert_non_null(ref);
+        int ref_ok = X509_REQ_verify(ref, X509_REQ_get0_pubkey(ref)) == 1;
+        ERR_clear_error();
+        same_verdict(r, ref_ok);
+        X509_REQ_free(ref);
+        OPENSSL_free(der);
+        X509_REQ_free(r);
+    }
+}
+
 /* ---- issuance ---------------------------------------------------------------------------------- */
 
 static vouch_pki_issue_params params(const vouch_pki_template *t, const uint8_t *sn)
@@ -1363,6 +1519,7 @@ int main(void)
         cmocka_unit_test(test_csr_good),
         cmocka_unit_test(test_csr_refusals),
         cmocka_unit_test(test_csr_signature_and_garbage),
+        cmocka_unit_test(test_csr_fast_signature),
         cmocka_unit_test(test_issue),
         cmocka_unit_test(test_issue_copy_spki),
         cmocka_unit_test(test_crl),
