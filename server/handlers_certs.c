@@ -150,6 +150,9 @@ static int load_template(struct evhttp_request *req, vouchd_worker *w, const cha
 {
     vouch_store_template st;
     char err[256] = "", why[512] = "";
+    if (vouchd_cache_template(w, name, tpl))
+        return 0;
+    unsigned gen = vouchd_cache_templates_gen();
     memset(&st, 0, sizeof st);
     vouch_store_rc rc = strlen(name) > TEMPLATE_NAME_MAX
                             ? VOUCH_STORE_E_NOT_FOUND
@@ -170,6 +173,7 @@ static int load_template(struct evhttp_request *req, vouchd_worker *w, const cha
                           "template '%.128s' is not usable (see the server log)", name);
         return -1;
     }
+    vouchd_cache_template_put(w, name, gen, tpl);
     return 0;
 }
 
@@ -238,11 +242,11 @@ static void issue_done(vouchd_worker *w, vouchd_job *job, int cancelled)
         vouchd_send_store_error(req, job->rc, "storing the certificate", job->err);
         goto out;
     }
-    json_t *resp = json_pack("{s:s, s:s, s:s, s:o?, s:o?, s:o?, s:O}", "serial", serhex, "issuer",
+    json_t *resp = json_pack("{s:s, s:s, s:s, s:o?, s:o?, s:o?}", "serial", serhex, "issuer",
                              x->iss->name, "template", x->tpl_name, "not_before",
                              vouchd_time_json(X509_get0_notBefore(x->cert)), "not_after",
                              vouchd_time_json(X509_get0_notAfter(x->cert)), "certificate",
-                             vouchd_pem_json(x->cert), "chain", x->iss->chain);
+                             vouchd_pem_json_der(x->der, job->cert.der_len));
     if (resp && x->renewed_from[0])
         json_object_set_new(resp, "renewed_from", json_string(x->renewed_from));
     if (!resp || !json_is_string(json_object_get(resp, "certificate"))) {
@@ -254,7 +258,8 @@ static void issue_done(vouchd_worker *w, vouchd_job *job, int cancelled)
     char loc[256];
     snprintf(loc, sizeof loc, "/v1/certificates/%s/%s", x->iss->name, serhex);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
-    vouchd_send_json(req, 201, resp);
+    /* the chain is the same for every certificate of the issuer: serialized once */
+    vouchd_send_json_member(req, 201, resp, "chain", x->iss->chain_json);
 out:
     issue_ctx_free(x);
 }

@@ -3,6 +3,7 @@
  * with their certificates. Private keys and key references never appear.
  */
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -83,6 +84,18 @@ json_t *vouchd_pem_json(X509 *c)
     json_t *j = NULL;
     BIO *b = BIO_new(BIO_s_mem());
     if (b && PEM_write_bio_X509(b, c) == 1 && BIO_get_mem_ptr(b, &m) == 1 && m)
+        j = json_stringn(m->data, m->length);
+    BIO_free(b);
+    return j;
+}
+
+json_t *vouchd_pem_json_der(const uint8_t *der, size_t len)
+{
+    BUF_MEM *m = NULL;
+    json_t *j = NULL;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && len <= LONG_MAX && PEM_write_bio(b, PEM_STRING_X509, "", der, (long)len) > 0 &&
+        BIO_get_mem_ptr(b, &m) == 1 && m)
         j = json_stringn(m->data, m->length);
     BIO_free(b);
     return j;

@@ -141,6 +141,7 @@ void vouchd_h_template_item(struct evhttp_request *req, vouchd_worker *w,
         goto out;
     }
     rc = vouch_store_template_put(w->store, rest, canon, caller->actor, err, sizeof err);
+    vouchd_cache_templates_changed(); /* after the write: no worker caches the old one again */
     if (rc != VOUCH_STORE_OK) {
         vouchd_send_store_error(req, rc, "storing the template", err);
         goto out;

@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 /* ---- logging and responses ------------------------------------------------- */
 
@@ -81,6 +82,43 @@ void vouchd_send_json(struct evhttp_request *req, int status, json_t *body)
         return;
     }
     send_text(req, status, s, strlen(s));
+    free(s);
+}
+
+void vouchd_send_json_member(struct evhttp_request *req, int status, json_t *body,
+                             const char *name, const char *raw_json)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    size_t n = s ? strlen(s) : 0;
+    if (!s || n < 2 || s[0] != '{' || s[n - 1] != '}') {
+        free(s);
+        vouchd_log("out of memory building a response");
+        send_text(req, 500, oom_body, sizeof oom_body - 1);
+        return;
+    }
+    size_t kl = strlen(name), rl = strlen(raw_json);
+    char *all = malloc(n + kl + rl + 5);
+    if (!all) {
+        free(s);
+        send_text(req, 500, oom_body, sizeof oom_body - 1);
+        return;
+    }
+    /* {...} -> {...,"name":raw} ({} -> {"name":raw}) */
+    size_t o = n - 1;
+    memcpy(all, s, o);
+    if (n > 2)
+        all[o++] = ',';
+    all[o++] = '"';
+    memcpy(all + o, name, kl);
+    o += kl;
+    all[o++] = '"';
+    all[o++] = ':';
+    memcpy(all + o, raw_json, rl);
+    o += rl;
+    all[o++] = '}';
+    send_text(req, status, all, o);
+    free(all);
     free(s);
 }
 
@@ -163,6 +201,13 @@ static int authenticate(struct evhttp_request *req, vouchd_worker *w, vouchd_cal
     }
     memcpy(tok, h, n);
     tok[n] = '\0';
+    uint8_t hash[32];
+    unsigned gen = vouchd_cache_tokens_gen();
+    if (EVP_Digest(tok, n, hash, NULL, EVP_sha256(), NULL) == 1 &&
+        vouchd_cache_token(w, hash, caller)) {
+        OPENSSL_cleanse(tok, sizeof tok);
+        return 0;
+    }
     vouch_store_rc rc = vouch_store_token_verify(w->store, tok, &caller->token_id,
                                                  caller->token_name, sizeof caller->token_name,
                                                  err, sizeof err);
@@ -176,6 +221,7 @@ static int authenticate(struct evhttp_request *req, vouchd_worker *w, vouchd_cal
         return -1;
     }
     snprintf(caller->actor, sizeof caller->actor, "token:%s", caller->token_name);
+    vouchd_cache_token_put(w, hash, gen, caller);
     return 0;
 }
 
@@ -245,6 +291,7 @@ void vouchd_http_dispatch(struct evhttp_request *req, void *arg)
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
     const char *rest = "";
 
+    vouchd_conns_request(w, req);
     if (!path || path[0] != '/') {
         vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "the request target is not a path");
         return;

@@ -71,7 +71,11 @@ typedef struct vouchd_worker {
     vouch_store *store;
     struct evconnlistener *listener; /* owned by http */
     struct event *accept_resume;     /* re-enables the listener after an accept error */
+    struct vouchd_conns *conns;      /* this worker's share of connections (conns.c) */
+    struct vouchd_cache *cache;      /* tokens and templates recently read (cache.c) */
     long long accept_warned;         /* time of the last accept-error log line */
+    unsigned long long accepted;     /* connections accepted, logged at exit */
+    struct ssl_ctx_st *ssl;          /* HTTPS: the server context; NULL: HTTP */
     struct vouchd_issuer_cache *issuers; /* issuers with their keys (issuers.c) */
     struct vouchd_job *replies;           /* finished durable writes (commit.c) */
     struct event *replies_ev;             /* wakes the loop for them */
@@ -93,6 +97,7 @@ typedef struct vouchd_issuer {
     vouch_pki_signer *own_signer;   /* a key decrypted from the store, or ... */
     struct vouch_se_key *se_key;    /* ... one held in a vouch-se (key_ref) */
     json_t *chain;            /* [issuer PEM, parent PEM, ..., root PEM] */
+    char *chain_json;         /* the same, serialized (compact) */
     char *chain_pem;          /* the same, concatenated */
     size_t chain_pem_len;
     vouch_pki_ocsp_issuer ocsp; /* OCSP match hashes; valid when signer != NULL */
@@ -120,12 +125,48 @@ typedef struct vouchd_caller {
     char actor[160]; /* "token:<name>", for the audit log */
 } vouchd_caller;
 
+/* Spreading connections over the workers (conns.c): least connections.
+ * init after the worker's listener exists; accepted from evhttp's
+ * bufferevent factory; request from the dispatcher for every request; stop
+ * once the loops are joined, before the workers are freed; free after
+ * evhttp_free. */
+int vouchd_conns_init(vouchd_worker *w, vouchd_worker *all, int n);
+void vouchd_conns_accepted(vouchd_worker *w, const struct bufferevent *bev);
+void vouchd_conns_request(vouchd_worker *w, struct evhttp_request *req);
+int vouchd_conns_gated(const vouchd_worker *w);
+int vouchd_conns_load(const vouchd_worker *w);
+void vouchd_conns_stop(void);
+void vouchd_conns_free(vouchd_worker *w);
+
+/* Per-worker caches of token verdicts and parsed templates (cache.c). Read
+ * the generation before reading the store and pass it to _put, so a change
+ * made meanwhile is not cached as current; call _changed after changing
+ * templates or tokens. Entries also expire after a second (changes made by
+ * other processes). */
+int vouchd_cache_init(vouchd_worker *w);
+void vouchd_cache_free(vouchd_worker *w);
+unsigned vouchd_cache_templates_gen(void);
+unsigned vouchd_cache_tokens_gen(void);
+void vouchd_cache_templates_changed(void);
+void vouchd_cache_tokens_changed(void);
+int vouchd_cache_template(vouchd_worker *w, const char *name, vouch_pki_template *out);
+void vouchd_cache_template_put(vouchd_worker *w, const char *name, unsigned gen,
+                               const vouch_pki_template *t);
+int vouchd_cache_token(vouchd_worker *w, const uint8_t hash[32], vouchd_caller *caller);
+void vouchd_cache_token_put(vouchd_worker *w, const uint8_t hash[32], unsigned gen,
+                            const vouchd_caller *caller);
+
 /* evhttp's general callback: limits, routing, auth, method checks. */
 void vouchd_http_dispatch(struct evhttp_request *req, void *worker);
 
 /* Send body (reference stolen, may be NULL = out of memory → 500) as
  * application/json with status. */
 void vouchd_send_json(struct evhttp_request *req, int status, json_t *body);
+/* The same with one more member, name (a plain identifier), whose value is
+ * raw_json: JSON text jansson made (json_dumps), spliced in as it is. For
+ * large constant members (an issuer's chain) serialized once. */
+void vouchd_send_json_member(struct evhttp_request *req, int status, json_t *body,
+                             const char *name, const char *raw_json);
 
 /* Send {"error": {"code", "message"}} with status. */
 void vouchd_send_error(struct evhttp_request *req, int status, const char *code,
@@ -203,5 +244,7 @@ json_t *vouchd_epoch_json(int64_t t);
 json_t *vouchd_time_json(const ASN1_TIME *t);
 json_t *vouchd_subject_json(X509 *c);
 json_t *vouchd_pem_json(X509 *c);
+/* The same from the certificate's DER (no re-encoding). */
+json_t *vouchd_pem_json_der(const uint8_t *der, size_t len);
 
 #endif

@@ -40,6 +40,7 @@ static void entry_free(vouchd_issuer *e)
     vouch_se_key_close(e->se_key);
     X509_free(e->cert);
     json_decref(e->chain);
+    free(e->chain_json);
     free(e->chain_pem);
     free(e->der);
     free(e);
@@ -193,7 +194,8 @@ static vouchd_issuer *load(vouchd_worker *w, const vouch_store_issuer *is, const
         *why = "it has no key";
         goto fail;
     }
-    if (build_chain(w, e, is->parent_id) != 0) {
+    if (build_chain(w, e, is->parent_id) != 0 ||
+        !(e->chain_json = json_dumps(e->chain, JSON_COMPACT))) {
         vouchd_log("issuer '%s': cannot build its chain", is->name);
         *why = "cannot build its chain";
         goto fail;

@@ -317,19 +317,31 @@ fail:
     return NULL;
 }
 
-/* evhttp's bufferevent factory in HTTPS mode: every accepted connection is
- * a TLS server connection. (If this returns NULL, out of memory, libevent
- * 2.1 falls back to a plain socket bufferevent; the client's ClientHello
- * then fails to parse as HTTP and the connection is closed with a 400.) */
-static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+/* evhttp's bufferevent factory, called for every accepted connection: in
+ * HTTPS mode a TLS server connection. The connection is counted for the
+ * worker's share (conns.c). (If this returns NULL, out of memory, libevent
+ * 2.1 falls back to a plain socket bufferevent; in HTTPS mode the client's
+ * ClientHello then fails to parse as HTTP and the connection is closed with
+ * a 400.) */
+static struct bufferevent *conn_bev(struct event_base *base, void *arg)
 {
-    SSL *ssl = SSL_new(arg);
-    if (!ssl)
-        return NULL;
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (bev)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    vouchd_worker *w = arg;
+    struct bufferevent *bev = NULL;
+    if (w->ssl) {
+        SSL *ssl = SSL_new(w->ssl);
+        if (ssl) {
+            bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+            if (bev)
+                bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+            else
+                SSL_free(ssl);
+        }
+    } else {
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    w->accepted++;
+    vouchd_conns_accepted(w, bev);
     return bev;
 }
 
@@ -357,8 +369,10 @@ static void *worker_main(void *arg)
 static void accept_resume(evutil_socket_t fd, short what, void *arg)
 {
     vouchd_worker *w = arg;
-    evconnlistener_enable(w->listener);
+    if (!vouchd_conns_gated(w)) /* else conns.c enables it when the worker's turn comes */
+        evconnlistener_enable(w->listener);
 }
+
 
 /* The workers, for accept_error: libevent hands an error callback the
  * listener's own user data, which evhttp owns, so the worker is found by
@@ -415,8 +429,8 @@ static int worker_init(vouchd_worker *w, int index, const vouchd_config *cfg, co
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_default_content_type(w->http, "application/json");
     evhttp_set_gencb(w->http, vouchd_http_dispatch, w);
-    if (ssl)
-        evhttp_set_bevcb(w->http, tls_bev, ssl);
+    w->ssl = ssl;
+    evhttp_set_bevcb(w->http, conn_bev, w);
     int fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
     struct evhttp_bound_socket *bound = fd < 0 ? NULL : evhttp_accept_socket_with_handle(w->http, fd);
     if (!bound) {
@@ -428,7 +442,9 @@ static int worker_init(vouchd_worker *w, int index, const vouchd_config *cfg, co
     }
     w->listener = evhttp_bound_socket_get_listener(bound);
     w->accept_resume = evtimer_new(w->base, accept_resume, w);
-    if (!w->accept_resume || vouchd_commit_worker_init(w) != 0) {
+    if (!w->accept_resume || vouchd_conns_init(w, g_workers, (int)g_nworkers) != 0 ||
+        vouchd_cache_init(w) != 0 ||
+        vouchd_commit_worker_init(w) != 0) {
         vouchd_log("worker %d: out of memory", index);
         return EXIT_RUNTIME;
     }
@@ -445,6 +461,8 @@ static void worker_free(vouchd_worker *w)
         event_free(w->accept_resume);
     if (w->http)
         evhttp_free(w->http); /* closes its listener fd and every connection */
+    vouchd_conns_free(w);     /* after: closing connections calls into it */
+    vouchd_cache_free(w);
     if (w->base)
         event_base_free(w->base);
     vouch_store_close(w->store);
@@ -614,6 +632,18 @@ out:
         event_base_loopbreak(workers[i].base);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    vouchd_conns_stop();
+    if (started > 0) { /* how connections spread over the workers (conns.c) */
+        char acc[512], open[512];
+        size_t la = 0, lo = 0;
+        for (int i = 0; i < started && la < sizeof acc - 64 && lo < sizeof open - 64; i++) {
+            la += (size_t)snprintf(acc + la, sizeof acc - la, "%s%llu", i ? ", " : "",
+                                   workers[i].accepted);
+            lo += (size_t)snprintf(open + lo, sizeof open - lo, "%s%d", i ? ", " : "",
+                                   vouchd_conns_load(&workers[i]));
+        }
+        vouchd_log("connections accepted per worker: %s; open at exit: %s", acc, open);
+    }
     if (committer)
         vouchd_commit_stop();
     if (va)
