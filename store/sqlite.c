@@ -22,6 +22,7 @@
 
 typedef struct stmt_slot {
     char *sql;
+    uint64_t hash; /* of sql: most lookups then compare one string, not all */
     sqlite3_stmt *st;
 } stmt_slot;
 
@@ -67,10 +68,19 @@ static vouch_store_rc dberr(sq_store *q, int rc, const char *what, char *err, si
 
 /* ---- statement cache ---------------------------------------------------- */
 
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h;
+}
+
 static int prep(sq_store *q, const char *sql, sqlite3_stmt **out)
 {
+    uint64_t h = sql_hash(sql);
     for (size_t i = 0; i < q->ncache; i++) {
-        if (strcmp(q->cache[i].sql, sql) == 0) {
+        if (q->cache[i].hash == h && strcmp(q->cache[i].sql, sql) == 0) {
             *out = q->cache[i].st;
             sqlite3_reset(*out);
             sqlite3_clear_bindings(*out);
@@ -98,6 +108,7 @@ static int prep(sq_store *q, const char *sql, sqlite3_stmt **out)
         return SQLITE_NOMEM;
     }
     q->cache[slot].sql = copy;
+    q->cache[slot].hash = h;
     q->cache[slot].st = st;
     if (slot == q->ncache)
         q->ncache++;
