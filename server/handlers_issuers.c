@@ -78,27 +78,28 @@ json_t *vouchd_subject_json(X509 *c)
     return j;
 }
 
-json_t *vouchd_pem_json(X509 *c)
+/* The text a memory BIO holds as a JSON string (NULL if none); frees b. */
+static json_t *bio_json(BIO *b, int written)
 {
     BUF_MEM *m = NULL;
     json_t *j = NULL;
-    BIO *b = BIO_new(BIO_s_mem());
-    if (b && PEM_write_bio_X509(b, c) == 1 && BIO_get_mem_ptr(b, &m) == 1 && m)
+    if (b && written && BIO_get_mem_ptr(b, &m) == 1 && m)
         j = json_stringn(m->data, m->length);
     BIO_free(b);
     return j;
 }
 
+json_t *vouchd_pem_json(X509 *c)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    return bio_json(b, b && PEM_write_bio_X509(b, c) == 1);
+}
+
 json_t *vouchd_pem_json_der(const uint8_t *der, size_t len)
 {
-    BUF_MEM *m = NULL;
-    json_t *j = NULL;
     BIO *b = BIO_new(BIO_s_mem());
-    if (b && len <= LONG_MAX && PEM_write_bio(b, PEM_STRING_X509, "", der, (long)len) > 0 &&
-        BIO_get_mem_ptr(b, &m) == 1 && m)
-        j = json_stringn(m->data, m->length);
-    BIO_free(b);
-    return j;
+    return bio_json(b, b && len <= LONG_MAX &&
+                           PEM_write_bio(b, PEM_STRING_X509, "", der, (long)len) > 0);
 }
 
 /* The JSON view of one issuer; NULL when its certificate does not parse or

@@ -206,12 +206,15 @@ static int authenticate(struct evhttp_request *req, vouchd_worker *w, vouchd_cal
     if (EVP_Digest(tok, n, hash, NULL, EVP_sha256(), NULL) == 1 &&
         vouchd_cache_token(w, hash, caller)) {
         OPENSSL_cleanse(tok, sizeof tok);
+        OPENSSL_cleanse(hash, sizeof hash);
         return 0;
     }
     vouch_store_rc rc = vouch_store_token_verify(w->store, tok, &caller->token_id,
                                                  caller->token_name, sizeof caller->token_name,
                                                  err, sizeof err);
     OPENSSL_cleanse(tok, sizeof tok);
+    if (rc != VOUCH_STORE_OK)
+        OPENSSL_cleanse(hash, sizeof hash);
     if (rc == VOUCH_STORE_E_TOKEN_INVALID || rc == VOUCH_STORE_E_TOKEN_REVOKED) {
         deny(req, 1);
         return -1;
@@ -222,6 +225,7 @@ static int authenticate(struct evhttp_request *req, vouchd_worker *w, vouchd_cal
     }
     snprintf(caller->actor, sizeof caller->actor, "token:%s", caller->token_name);
     vouchd_cache_token_put(w, hash, gen, caller);
+    OPENSSL_cleanse(hash, sizeof hash);
     return 0;
 }
 
