@@ -16,7 +16,7 @@
  * factory, vouchd_conns_accepted) to its close. libevent 2.1 tells a server
  * nothing about a close unless the connection's close callback was set, and
  * the connection object is only reachable from a request; so an accepted
- * connection waits in a per-worker "pending" table keyed by its
+ * connection waits in a per-worker "pending" map (ptrmap.h) keyed by its
  * bufferevent until its first request (vouchd_conns_request) sets the
  * close callback, and a connection that closes without any request (a
  * port check, a client giving up, a request libevent refused before
@@ -42,16 +42,11 @@
 #include <event2/listener.h>
 
 #include "server/http.h"
+#include "server/ptrmap.h"
 
 #define SLACK 1                           /* connections a worker may be above the least */
 #define REGATE_US 100000                  /* a gated worker looks again this often */
 #define PENDING_TTL (VOUCHD_TIMEOUT_S + 5) /* seconds an unrequested connection is counted */
-#define PENDING_MIN_CAP 64
-
-typedef struct pending_slot {
-    const void *bev; /* NULL: empty */
-    time_t at;
-} pending_slot;
 
 typedef struct vouchd_conns vouchd_conns;
 
@@ -60,87 +55,13 @@ struct vouchd_conns {
     atomic_int load;   /* pending + requested connections */
     atomic_int gated;  /* listener disabled for balance */
     struct event *regate;
-    struct event *sweep; /* drops expired pending entries */
-    pending_slot *slots; /* open addressing, linear probing; cap a power of 2 */
-    size_t cap, count;
+    struct event *sweep;   /* drops expired pending entries */
+    vouchd_ptrmap pending; /* bufferevent -> accept time, until the first request */
 };
 
 static vouchd_worker *g_all;
 static int g_n;
 static atomic_int g_stopped; /* the loops are gone: count, never gate */
-
-static size_t slot_of(const vouchd_conns *c, const void *p)
-{
-    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 32) & (c->cap - 1);
-}
-
-static pending_slot *pending_find(vouchd_conns *c, const void *p)
-{
-    if (!c->cap)
-        return NULL;
-    for (size_t i = slot_of(c, p);; i = (i + 1) & (c->cap - 1)) {
-        if (!c->slots[i].bev)
-            return NULL;
-        if (c->slots[i].bev == p)
-            return &c->slots[i];
-    }
-}
-
-/* Remove the entry at s (backward-shift deletion keeps probe chains whole). */
-static void pending_remove(vouchd_conns *c, pending_slot *s)
-{
-    size_t mask = c->cap - 1, i = (size_t)(s - c->slots), j = i;
-    c->slots[i].bev = NULL;
-    c->count--;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!c->slots[j].bev)
-            return;
-        size_t home = slot_of(c, c->slots[j].bev);
-        /* move j back to i unless its home lies cyclically in (i, j] */
-        if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j)) {
-            c->slots[i] = c->slots[j];
-            c->slots[j].bev = NULL;
-            i = j;
-        }
-    }
-}
-
-static int pending_grow(vouchd_conns *c)
-{
-    size_t ncap = c->cap ? c->cap * 2 : PENDING_MIN_CAP;
-    pending_slot *old = c->slots, *ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return -1;
-    size_t ocap = c->cap;
-    c->slots = ns;
-    c->cap = ncap;
-    for (size_t i = 0; i < ocap; i++) {
-        if (!old[i].bev)
-            continue;
-        size_t k = slot_of(c, old[i].bev);
-        while (ns[k].bev)
-            k = (k + 1) & (ncap - 1);
-        ns[k] = old[i];
-    }
-    free(old);
-    return 0;
-}
-
-/* 0 added, -1 out of memory (the connection is then simply not counted). */
-static int pending_add(vouchd_conns *c, const void *p, time_t now)
-{
-    if ((c->count + 1) * 2 > c->cap && pending_grow(c) != 0)
-        return -1;
-    size_t k = slot_of(c, p);
-    while (c->slots[k].bev)
-        k = (k + 1) & (c->cap - 1);
-    c->slots[k].bev = p;
-    c->slots[k].at = now;
-    c->count++;
-    return 0;
-}
 
 static int min_load(void)
 {
@@ -209,16 +130,9 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     vouchd_conns *c = arg;
-    time_t now = time(NULL);
-    for (size_t i = 0; i < c->cap && c->count;) {
-        pending_slot *s = &c->slots[i];
-        if (s->bev && now - s->at > PENDING_TTL) {
-            pending_remove(c, s); /* may shift a later entry into i: look again */
-            load_fell(c);
-            continue;
-        }
-        i++;
-    }
+    size_t n = vouchd_ptrmap_expire(&c->pending, time(NULL) - PENDING_TTL);
+    while (n--)
+        load_fell(c);
 }
 
 static void closed_cb(struct evhttp_connection *evcon, void *arg)
@@ -233,13 +147,13 @@ void vouchd_conns_accepted(vouchd_worker *w, const struct bufferevent *bev)
     if (!c || !bev)
         return;
     time_t now = time(NULL);
-    pending_slot *old = pending_find(c, bev);
+    vouchd_ptrmap_slot *old = vouchd_ptrmap_find(&c->pending, bev);
     if (old) { /* that connection was freed without a request: no longer open */
         old->at = now;
         return; /* the entry now stands for the new connection; load unchanged */
     }
-    if (pending_add(c, bev, now) != 0)
-        return;
+    if (vouchd_ptrmap_add(&c->pending, bev, now) != 0)
+        return; /* out of memory: this connection is not counted */
     atomic_fetch_add_explicit(&c->load, 1, memory_order_relaxed);
     load_rose(c);
 }
@@ -247,14 +161,14 @@ void vouchd_conns_accepted(vouchd_worker *w, const struct bufferevent *bev)
 void vouchd_conns_request(vouchd_worker *w, struct evhttp_request *req)
 {
     vouchd_conns *c = w->conns;
-    if (!c || !c->count)
+    if (!c || !c->pending.count)
         return;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    pending_slot *s = bev ? pending_find(c, bev) : NULL;
+    vouchd_ptrmap_slot *s = bev ? vouchd_ptrmap_find(&c->pending, bev) : NULL;
     if (!s)
         return; /* not its first request, or never counted */
-    pending_remove(c, s);
+    vouchd_ptrmap_remove(&c->pending, s);
     /* counted until closed_cb; the load does not change */
     evhttp_connection_set_closecb(evcon, closed_cb, c);
 }
@@ -304,7 +218,7 @@ void vouchd_conns_free(vouchd_worker *w)
         return;
     event_free(c->regate);
     event_free(c->sweep);
-    free(c->slots);
+    vouchd_ptrmap_free(&c->pending);
     free(c);
     w->conns = NULL;
 }
