@@ -74,15 +74,7 @@ static const char oom_body[] =
 
 void vouchd_send_json(struct evhttp_request *req, int status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!s) {
-        vouchd_log("out of memory building a response");
-        send_text(req, 500, oom_body, sizeof oom_body - 1);
-        return;
-    }
-    send_text(req, status, s, strlen(s));
-    free(s);
+    vouchd_send_json_member(req, status, body, NULL, NULL);
 }
 
 void vouchd_send_json_member(struct evhttp_request *req, int status, json_t *body,
@@ -91,33 +83,31 @@ void vouchd_send_json_member(struct evhttp_request *req, int status, json_t *bod
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     size_t n = s ? strlen(s) : 0;
-    if (!s || n < 2 || s[0] != '{' || s[n - 1] != '}') {
-        free(s);
+    char *all = NULL;
+    if (s && name && raw_json && n >= 2 && s[0] == '{' && s[n - 1] == '}') {
+        /* {...} -> {...,"name":raw} ({} -> {"name":raw}) */
+        size_t kl = strlen(name), rl = strlen(raw_json), o = n - 1;
+        if ((all = malloc(n + kl + rl + 5)) != NULL) {
+            memcpy(all, s, o);
+            if (n > 2)
+                all[o++] = ',';
+            all[o++] = '"';
+            memcpy(all + o, name, kl);
+            o += kl;
+            all[o++] = '"';
+            all[o++] = ':';
+            memcpy(all + o, raw_json, rl);
+            o += rl;
+            all[o++] = '}';
+            n = o;
+        }
+    }
+    if (!s || (name && !all)) {
         vouchd_log("out of memory building a response");
         send_text(req, 500, oom_body, sizeof oom_body - 1);
-        return;
+    } else {
+        send_text(req, status, all ? all : s, n);
     }
-    size_t kl = strlen(name), rl = strlen(raw_json);
-    char *all = malloc(n + kl + rl + 5);
-    if (!all) {
-        free(s);
-        send_text(req, 500, oom_body, sizeof oom_body - 1);
-        return;
-    }
-    /* {...} -> {...,"name":raw} ({} -> {"name":raw}) */
-    size_t o = n - 1;
-    memcpy(all, s, o);
-    if (n > 2)
-        all[o++] = ',';
-    all[o++] = '"';
-    memcpy(all + o, name, kl);
-    o += kl;
-    all[o++] = '"';
-    all[o++] = ':';
-    memcpy(all + o, raw_json, rl);
-    o += rl;
-    all[o++] = '}';
-    send_text(req, status, all, o);
     free(all);
     free(s);
 }

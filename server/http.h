@@ -96,8 +96,7 @@ typedef struct vouchd_issuer {
     const vouch_pki_signer *signer; /* NULL: no usable key */
     vouch_pki_signer *own_signer;   /* a key decrypted from the store, or ... */
     struct vouch_se_key *se_key;    /* ... one held in a vouch-se (key_ref) */
-    json_t *chain;            /* [issuer PEM, parent PEM, ..., root PEM] */
-    char *chain_json;         /* the same, serialized (compact) */
+    char *chain_json;         /* ["issuer PEM", "parent PEM", ..., "root PEM"], compact */
     char *chain_pem;          /* the same, concatenated */
     size_t chain_pem_len;
     vouch_pki_ocsp_issuer ocsp; /* OCSP match hashes; valid when signer != NULL */

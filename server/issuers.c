@@ -39,7 +39,6 @@ static void entry_free(vouchd_issuer *e)
     vouch_pki_signer_free(e->own_signer);
     vouch_se_key_close(e->se_key);
     X509_free(e->cert);
-    json_decref(e->chain);
     free(e->chain_json);
     free(e->chain_pem);
     free(e->der);
@@ -98,22 +97,23 @@ static int pem_append(char **s, size_t *n, X509 *c)
     return 0;
 }
 
-/* The issuer's chain as PEM strings (JSON array) and as one PEM text,
- * starting with the issuer itself, up to the root. */
+/* The issuer's chain as a serialized JSON array of PEM strings and as one
+ * PEM text, starting with the issuer itself, up to the root. */
 static int build_chain(vouchd_worker *w, vouchd_issuer *e, int64_t parent)
 {
     char err[256] = "";
-    e->chain = json_array();
-    if (!e->chain || json_array_append_new(e->chain, vouchd_pem_json(e->cert)) != 0 ||
+    int ret = -1;
+    json_t *chain = json_array();
+    if (!chain || json_array_append_new(chain, vouchd_pem_json(e->cert)) != 0 ||
         pem_append(&e->chain_pem, &e->chain_pem_len, e->cert) != 0)
-        return -1;
+        goto out;
     for (int depth = 0; parent && depth < CHAIN_MAX; depth++) {
         vouch_store_issuer p;
         memset(&p, 0, sizeof p);
         vouch_store_rc rc = vouch_store_issuer_get_by_id(w->store, parent, &p, err, sizeof err);
         if (rc != VOUCH_STORE_OK) {
             vouchd_log("issuer %lld: %s", (long long)parent, *err ? err : vouch_store_strerror(rc));
-            return -1;
+            goto out;
         }
         X509 *c = vouchd_der_cert(p.cert_der, p.cert_der_len);
         json_t *pem = c ? vouchd_pem_json(c) : NULL;
@@ -121,10 +121,14 @@ static int build_chain(vouchd_worker *w, vouchd_issuer *e, int64_t parent)
         X509_free(c);
         parent = p.parent_id;
         vouch_store_issuer_clear(&p);
-        if (bad || json_array_append_new(e->chain, pem) != 0)
-            return -1;
+        if (bad || json_array_append_new(chain, pem) != 0)
+            goto out;
     }
-    return 0;
+    if ((e->chain_json = json_dumps(chain, JSON_COMPACT)) != NULL)
+        ret = 0;
+out:
+    json_decref(chain);
+    return ret;
 }
 
 /* A loaded issuer, or NULL with *why set (and the reason logged);
@@ -194,8 +198,7 @@ static vouchd_issuer *load(vouchd_worker *w, const vouch_store_issuer *is, const
         *why = "it has no key";
         goto fail;
     }
-    if (build_chain(w, e, is->parent_id) != 0 ||
-        !(e->chain_json = json_dumps(e->chain, JSON_COMPACT))) {
+    if (build_chain(w, e, is->parent_id) != 0) {
         vouchd_log("issuer '%s': cannot build its chain", is->name);
         *why = "cannot build its chain";
         goto fail;
