@@ -8,6 +8,7 @@ PKGS=(
   clang libclang-rt-14-dev llvm
   libssl-dev openssl
   libevent-dev libjansson-dev libcbor-dev libsqlite3-dev
+  libmimalloc-dev # vouchd links mimalloc when present (server/CMakeLists.txt)
   libcmocka-dev
   python3 procps util-linux psmisc curl
   golang-cfssl iproute2 # bench/pki_bench.sh: the cfssl reference, a loopback-only namespace

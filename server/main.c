@@ -62,6 +62,10 @@
 #include "server/commit.h"
 #include "server/http.h"
 
+#ifdef VOUCHD_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 #define EXIT_DATA 5
@@ -347,6 +351,20 @@ static struct bufferevent *conn_bev(struct event_base *base, void *arg)
 
 /* ---- workers ---------------------------------------------------------------------- */
 
+/* Which malloc serves the process, for the start line. mi_version() also
+ * keeps the link to libmimalloc (and so its malloc) when it is used. */
+static const char *allocator(void)
+{
+#ifdef VOUCHD_MIMALLOC
+    static char buf[48];
+    int v = mi_version();
+    snprintf(buf, sizeof buf, "malloc: mimalloc %d.%d.%d", v / 100, v / 10 % 10, v % 10);
+    return buf;
+#else
+    return "malloc: libc";
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     vouchd_worker *w = arg;
@@ -616,8 +634,8 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    vouchd_log("listening on %s://%s (%ld threads, data %s, public URL %s)",
-               ssl ? "https" : "http", where, threads, data, url);
+    vouchd_log("listening on %s://%s (%ld threads, data %s, public URL %s, %s)",
+               ssl ? "https" : "http", where, threads, data, url, allocator());
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
