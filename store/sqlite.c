@@ -26,10 +26,25 @@ typedef struct stmt_slot {
     sqlite3_stmt *st;
 } stmt_slot;
 
+/* What a group of writes (vouch_store_begin .. commit) keeps in memory
+ * instead of reading and writing it again for every write: the audit head
+ * (written back once, just before COMMIT) and the next sync sequence
+ * number. Only inside a group: the group holds SQLite's write lock, so no
+ * other connection changes either meanwhile. */
+typedef struct group_cache {
+    int head_valid, head_dirty;
+    int64_t head_seq;
+    uint8_t head_hash[32];
+    int seq_valid;
+    int64_t seq_next;
+} group_cache;
+
 typedef struct sq_store {
     struct vouch_store base; /* first: a vouch_store * is a sq_store * */
     sqlite3 *db;
     int in_group; /* vouch_store_begin() called, not yet committed */
+    group_cache gc;    /* valid while in_group */
+    group_cache gc_sp; /* gc when the current write's savepoint began */
     stmt_slot cache[STMT_CACHE];
     size_t ncache;
 } sq_store;
@@ -145,6 +160,8 @@ static vouch_store_rc exec1(sq_store *q, const char *sql, char *err, size_t n)
  * upgrade), or a savepoint inside the caller's group. */
 static vouch_store_rc wbegin(sq_store *q, char *err, size_t n)
 {
+    if (q->in_group)
+        q->gc_sp = q->gc; /* restored if this write is rolled back */
     return exec1(q, q->in_group ? "SAVEPOINT w" : "BEGIN IMMEDIATE", err, n);
 }
 
@@ -153,6 +170,7 @@ static vouch_store_rc wend(sq_store *q, vouch_store_rc rc, char *err, size_t n)
     if (q->in_group && sqlite3_get_autocommit(q->db)) {
         /* SQLite rolled the whole group back on a hard error (I/O, full). */
         q->in_group = 0;
+        memset(&q->gc, 0, sizeof q->gc);
         if (rc == VOUCH_STORE_OK)
             rc = vouch_store_fail(err, n, VOUCH_STORE_E_IO, "transaction was rolled back");
         return rc;
@@ -166,6 +184,7 @@ static vouch_store_rc wend(sq_store *q, vouch_store_rc rc, char *err, size_t n)
     if (q->in_group) {
         (void)exec1(q, "ROLLBACK TO w", ignore, sizeof ignore);
         (void)exec1(q, "RELEASE w", ignore, sizeof ignore);
+        q->gc = q->gc_sp;
     } else if (!sqlite3_get_autocommit(q->db)) {
         (void)exec1(q, "ROLLBACK", ignore, sizeof ignore);
     }
@@ -178,10 +197,14 @@ static vouch_store_rc sq_begin(vouch_store *s, char *err, size_t n)
     if (q->in_group)
         FAIL(VOUCH_STORE_E_TXN, "a transaction is already open");
     vouch_store_rc rc = exec1(q, "BEGIN IMMEDIATE", err, n);
+    memset(&q->gc, 0, sizeof q->gc);
     if (rc == VOUCH_STORE_OK)
         q->in_group = 1;
     return rc;
 }
+
+static vouch_store_rc head_write(sq_store *q, int64_t seq, const uint8_t hash[32], char *err,
+                                 size_t n);
 
 static vouch_store_rc sq_commit(vouch_store *s, char *err, size_t n)
 {
@@ -189,9 +212,15 @@ static vouch_store_rc sq_commit(vouch_store *s, char *err, size_t n)
     if (!q->in_group)
         FAIL(VOUCH_STORE_E_TXN, "no transaction is open");
     q->in_group = 0;
+    group_cache gc = q->gc;
+    memset(&q->gc, 0, sizeof q->gc);
     if (sqlite3_get_autocommit(q->db))
         FAIL(VOUCH_STORE_E_IO, "the transaction was rolled back by an earlier error");
-    vouch_store_rc rc = exec1(q, "COMMIT", err, n);
+    /* the audit head the group's entries moved, in the same transaction */
+    vouch_store_rc rc = gc.head_dirty ? head_write(q, gc.head_seq, gc.head_hash, err, n)
+                                      : VOUCH_STORE_OK;
+    if (rc == VOUCH_STORE_OK)
+        rc = exec1(q, "COMMIT", err, n);
     if (rc != VOUCH_STORE_OK && !sqlite3_get_autocommit(q->db)) {
         char ignore[8];
         (void)exec1(q, "ROLLBACK", ignore, sizeof ignore);
@@ -205,6 +234,7 @@ static vouch_store_rc sq_rollback(vouch_store *s, char *err, size_t n)
     if (!q->in_group)
         FAIL(VOUCH_STORE_E_TXN, "no transaction is open");
     q->in_group = 0;
+    memset(&q->gc, 0, sizeof q->gc);
     if (sqlite3_get_autocommit(q->db))
         return VOUCH_STORE_OK;
     return exec1(q, "ROLLBACK", err, n);
@@ -217,22 +247,29 @@ static vouch_store_rc audit_add(sq_store *q, int64_t now, const char *actor, con
                                 char *err, size_t n)
 {
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT seq, hash FROM audit_head WHERE id = 1", &st);
-    if (rc != SQLITE_OK)
-        return dberr(q, rc, "audit head", err, n);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 1) != 32) {
-        vouch_store_rc r = rc == SQLITE_ROW || rc == SQLITE_DONE
-                               ? vouch_store_fail(err, n, VOUCH_STORE_E_CORRUPT,
-                                                  "audit head record is missing or damaged")
-                               : dberr(q, rc, "audit head", err, n);
-        done(st);
-        return r;
-    }
-    int64_t seq = sqlite3_column_int64(st, 0) + 1;
+    int rc;
+    int64_t seq;
     uint8_t prev[32], hash[32];
-    memcpy(prev, sqlite3_column_blob(st, 1), 32);
-    done(st);
+    if (q->in_group && q->gc.head_valid) {
+        seq = q->gc.head_seq + 1;
+        memcpy(prev, q->gc.head_hash, 32);
+    } else {
+        rc = prep(q, "SELECT seq, hash FROM audit_head WHERE id = 1", &st);
+        if (rc != SQLITE_OK)
+            return dberr(q, rc, "audit head", err, n);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 1) != 32) {
+            vouch_store_rc r = rc == SQLITE_ROW || rc == SQLITE_DONE
+                                   ? vouch_store_fail(err, n, VOUCH_STORE_E_CORRUPT,
+                                                      "audit head record is missing or damaged")
+                                   : dberr(q, rc, "audit head", err, n);
+            done(st);
+            return r;
+        }
+        seq = sqlite3_column_int64(st, 0) + 1;
+        memcpy(prev, sqlite3_column_blob(st, 1), 32);
+        done(st);
+    }
     if (vouch_store_audit_hash(seq, now, actor, action, subject, details, prev, hash) != 0)
         FAIL(VOUCH_STORE_E_CRYPTO, "audit hash failed");
 
@@ -254,19 +291,33 @@ static vouch_store_rc audit_add(sq_store *q, int64_t now, const char *actor, con
     done(st);
     if (rc != SQLITE_DONE)
         return dberr(q, rc, "audit insert", err, n);
+    if (q->in_group) {
+        /* written once for the whole group, by sq_commit */
+        q->gc.head_valid = q->gc.head_dirty = 1;
+        q->gc.head_seq = seq;
+        memcpy(q->gc.head_hash, hash, 32);
+    } else {
+        vouch_store_rc r = head_write(q, seq, hash, err, n);
+        if (r != VOUCH_STORE_OK)
+            return r;
+    }
+    if (seq_out)
+        *seq_out = seq;
+    return VOUCH_STORE_OK;
+}
 
-    rc = prep(q, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", &st);
+static vouch_store_rc head_write(sq_store *q, int64_t seq, const uint8_t hash[32], char *err,
+                                 size_t n)
+{
+    sqlite3_stmt *st;
+    int rc = prep(q, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", &st);
     if (rc != SQLITE_OK)
         return dberr(q, rc, "audit head update", err, n);
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
     rc = sqlite3_step(st);
     done(st);
-    if (rc != SQLITE_DONE)
-        return dberr(q, rc, "audit head update", err, n);
-    if (seq_out)
-        *seq_out = seq;
-    return VOUCH_STORE_OK;
+    return rc == SQLITE_DONE ? VOUCH_STORE_OK : dberr(q, rc, "audit head update", err, n);
 }
 
 /* JSON details from a jansson object (consumed); compact, sorted keys. */
@@ -1158,8 +1209,14 @@ static vouch_store_rc cert_copy(const vouch_store_cert *v, vouch_store_cert *out
     return VOUCH_STORE_OK;
 }
 
+/* The sync sequence number for the next change; the caller's write uses
+ * it (inside a group the next call then gives the one after). */
 static vouch_store_rc next_seq(sq_store *q, int64_t *seq, char *err, size_t n)
 {
+    if (q->in_group && q->gc.seq_valid) {
+        *seq = q->gc.seq_next++;
+        return VOUCH_STORE_OK;
+    }
     sqlite3_stmt *st;
     int rc = prep(q, SQL_NEXT_SEQ, &st);
     if (rc != SQLITE_OK)
@@ -1168,7 +1225,13 @@ static vouch_store_rc next_seq(sq_store *q, int64_t *seq, char *err, size_t n)
     if (rc == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0);
     done(st);
-    return rc == SQLITE_ROW ? VOUCH_STORE_OK : dberr(q, rc, "next seq", err, n);
+    if (rc != SQLITE_ROW)
+        return dberr(q, rc, "next seq", err, n);
+    if (q->in_group) {
+        q->gc.seq_valid = 1;
+        q->gc.seq_next = *seq + 1;
+    }
+    return VOUCH_STORE_OK;
 }
 
 /* cert_counts keeps active/revoked totals per template, updated with each write. */
@@ -1204,11 +1267,9 @@ static vouch_store_rc sq_cert_insert(vouch_store *s, const vouch_store_cert *in,
     int yes = 0, rc;
     int64_t seq = 0, new_id = 0;
     sqlite3_stmt *st;
-    r = exists(q, "SELECT 1 FROM issuers WHERE id = ?", in->issuer_id, &yes, err, n);
-    if (r == VOUCH_STORE_OK && !yes)
-        r = vouch_store_fail(err, n, VOUCH_STORE_E_UNKNOWN_ISSUER,
-                             "issuer %" PRId64 " does not exist", in->issuer_id);
-    if (r == VOUCH_STORE_OK && in->renewed_from) {
+    /* An unknown issuer is caught by the foreign key on the insert below
+     * (a lookup inside the insert, not a statement of its own). */
+    if (in->renewed_from) {
         r = exists(q, "SELECT 1 FROM certificates WHERE id = ?", in->renewed_from, &yes, err, n);
         if (r == VOUCH_STORE_OK && !yes)
             r = vouch_store_fail(err, n, VOUCH_STORE_E_UNKNOWN_CERT,
@@ -1248,6 +1309,11 @@ static vouch_store_rc sq_cert_insert(vouch_store *s, const vouch_store_cert *in,
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         r = vouch_store_fail(err, n, VOUCH_STORE_E_DUP_SERIAL,
                              "issuer %" PRId64 " already has serial %s", in->issuer_id, hex);
+        goto out;
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) { /* renewed_from was checked above */
+        r = vouch_store_fail(err, n, VOUCH_STORE_E_UNKNOWN_ISSUER,
+                             "issuer %" PRId64 " does not exist", in->issuer_id);
         goto out;
     }
     if (rc != SQLITE_DONE) {

@@ -1269,6 +1269,85 @@ static void test_transactions(void **state)
     vouch_store_close(s);
 }
 
+/* Inside a group the audit head and the next sync number live in memory
+ * and the head is written at commit. Failures of every kind in between
+ * (a repeated serial, an unknown issuer, a second revocation) must leave
+ * them where the last successful write put them. */
+typedef struct seq_ctx {
+    int64_t seqs[64];
+    int n;
+} seq_ctx;
+
+static int collect_seq(void *ctx, const vouch_store_cert *c)
+{
+    seq_ctx *x = ctx;
+    if (x->n < 64)
+        x->seqs[x->n++] = c->seq;
+    return 0;
+}
+
+static void test_group_cache(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int64_t is = add_issuer(s, "ca");
+    add_cert(s, is, 1); /* outside any group */
+    vouch_store_cert c;
+    uint8_t der[80];
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+        add_cert(s, is, 10 * (uint32_t)round + 2);
+        make_cert(&c, is, 1, der, sizeof der);
+        assert_int_equal(vouch_store_cert_insert(s, &c, "t", NULL, err, sizeof err),
+                         VOUCH_STORE_E_DUP_SERIAL);
+        make_cert(&c, 999, 77, der, sizeof der);
+        assert_int_equal(vouch_store_cert_insert(s, &c, "t", NULL, err, sizeof err),
+                         VOUCH_STORE_E_UNKNOWN_ISSUER);
+        assert_non_null(strstr(err, "999"));
+        make_cert(&c, is, 10 * (uint32_t)round + 2, der, sizeof der);
+        assert_int_equal(vouch_store_cert_revoke(s, is, c.serial, c.serial_len, 1, "t", err,
+                                                 sizeof err),
+                         OK);
+        assert_int_equal(vouch_store_cert_revoke(s, is, c.serial, c.serial_len, 1, "t", err,
+                                                 sizeof err),
+                         VOUCH_STORE_E_ALREADY_REVOKED);
+        add_cert(s, is, 10 * (uint32_t)round + 3);
+        assert_int_equal(vouch_store_commit(s, err, sizeof err), OK);
+        /* a write outside a group reads the head the group wrote back */
+        add_cert(s, is, 10 * (uint32_t)round + 4);
+    }
+    /* a rolled-back group leaves no trace in the head or the numbers */
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    add_cert(s, is, 90);
+    add_cert(s, is, 91);
+    assert_int_equal(vouch_store_rollback(s, err, sizeof err), OK);
+    add_cert(s, is, 92);
+
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    /* issuer, cert 1, per round 2 issues + 1 revoke + 1 after, then 92 */
+    assert_int_equal(rep.entries, 1 + 1 + 3 * 4 + 1);
+    assert_int_equal(rep.head_seq, (int64_t)rep.entries);
+    /* sync numbers: unique and increasing, each certificate once */
+    seq_ctx x = {.n = 0};
+    int64_t last = 0;
+    assert_int_equal(vouch_store_cert_changes_since(s, 0, 100, collect_seq, &x, &last, err,
+                                                    sizeof err),
+                     OK);
+    assert_int_equal(x.n, 1 + 3 * 3 + 1);
+    for (int i = 1; i < x.n; i++)
+        assert_true(x.seqs[i] > x.seqs[i - 1]);
+    assert_int_equal(last, x.seqs[x.n - 1]);
+    vouch_store_close(s);
+    /* the same, read back by a fresh connection */
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    assert_int_equal(rep.entries, 15);
+    vouch_store_close(s);
+}
+
 /* ---- tokens ---------------------------------------------------------------------- */
 
 static int count_tokens(void *ctx, const vouch_store_token_info *t)
@@ -1561,6 +1640,7 @@ int main(void)
         cmocka_unit_test(test_revoke),
         cmocka_unit_test(test_search_pagination),
         cmocka_unit_test(test_query_plans_never_scan),
+        cmocka_unit_test(test_group_cache),
         cmocka_unit_test(test_list_revoked),
         cmocka_unit_test(test_changes_since),
         cmocka_unit_test(test_counts),
