@@ -242,15 +242,16 @@ static void issue_done(vouchd_worker *w, vouchd_job *job, int cancelled)
         vouchd_send_store_error(req, job->rc, "storing the certificate", job->err);
         goto out;
     }
-    json_t *resp = json_pack("{s:s, s:s, s:s, s:o?, s:o?, s:o?}", "serial", serhex, "issuer",
+    char *pem = vouchd_pem_json_text(x->der, job->cert.der_len);
+    json_t *resp = json_pack("{s:s, s:s, s:s, s:o?, s:o?}", "serial", serhex, "issuer",
                              x->iss->name, "template", x->tpl_name, "not_before",
                              vouchd_time_json(X509_get0_notBefore(x->cert)), "not_after",
-                             vouchd_time_json(X509_get0_notAfter(x->cert)), "certificate",
-                             vouchd_pem_json_der(x->der, job->cert.der_len));
+                             vouchd_time_json(X509_get0_notAfter(x->cert)));
     if (resp && x->renewed_from[0])
         json_object_set_new(resp, "renewed_from", json_string(x->renewed_from));
-    if (!resp || !json_is_string(json_object_get(resp, "certificate"))) {
+    if (!resp || !pem || !json_is_string(json_object_get(resp, "not_after"))) {
         json_decref(resp);
+        free(pem);
         vouchd_log("issued %s/%s but cannot build the response", x->iss->name, serhex);
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot build the response");
         goto out;
@@ -258,8 +259,11 @@ static void issue_done(vouchd_worker *w, vouchd_job *job, int cancelled)
     char loc[256];
     snprintf(loc, sizeof loc, "/v1/certificates/%s/%s", x->iss->name, serhex);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
-    /* the chain is the same for every certificate of the issuer: serialized once */
-    vouchd_send_json_member(req, 201, resp, "chain", x->iss->chain_json);
+    /* the PEM made without a JSON object; the chain is the same for every
+     * certificate of the issuer: serialized once */
+    vouchd_raw_member members[] = {{"certificate", pem}, {"chain", x->iss->chain_json}};
+    vouchd_send_json_members(req, 201, resp, members, 2);
+    free(pem);
 out:
     issue_ctx_free(x);
 }

@@ -95,11 +95,43 @@ json_t *vouchd_pem_json(X509 *c)
     return bio_json(b, b && PEM_write_bio_X509(b, c) == 1);
 }
 
-json_t *vouchd_pem_json_der(const uint8_t *der, size_t len)
+char *vouchd_pem_json_text(const uint8_t *der, size_t len)
 {
+    /* OpenSSL's PEM writer emits the BEGIN/END lines ('-', ' ', capitals)
+     * and base64 lines, so the only character JSON needs escaped is the
+     * newline. jansson would check every one of ~900 characters as UTF-8
+     * when the string is made and again when it is written: 4 % of an
+     * issuance (docs/perf.md). Anything outside that alphabet (which the
+     * writer never produces) fails the call instead of being copied. */
     BIO *b = BIO_new(BIO_s_mem());
-    return bio_json(b, b && len <= LONG_MAX &&
-                           PEM_write_bio(b, PEM_STRING_X509, "", der, (long)len) > 0);
+    BUF_MEM *m = NULL;
+    char *out = NULL;
+    if (b && len <= LONG_MAX && PEM_write_bio(b, PEM_STRING_X509, "", der, (long)len) > 0 &&
+        BIO_get_mem_ptr(b, &m) == 1 && m && m->length > 0 &&
+        (out = malloc(2 * m->length + 3)) != NULL) {
+        size_t o = 0;
+        out[o++] = '"';
+        for (size_t i = 0; i < m->length && out; i++) {
+            unsigned char ch = (unsigned char)m->data[i];
+            if (ch == '\n') {
+                out[o++] = '\\';
+                out[o++] = 'n';
+            } else if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                       (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' || ch == '=' ||
+                       ch == '-' || ch == ' ') {
+                out[o++] = (char)ch;
+            } else {
+                free(out);
+                out = NULL;
+            }
+        }
+        if (out) {
+            out[o++] = '"';
+            out[o] = '\0';
+        }
+    }
+    BIO_free(b);
+    return out;
 }
 
 /* The JSON view of one issuer; NULL when its certificate does not parse or

@@ -80,29 +80,43 @@ void vouchd_send_json(struct evhttp_request *req, int status, json_t *body)
 void vouchd_send_json_member(struct evhttp_request *req, int status, json_t *body,
                              const char *name, const char *raw_json)
 {
+    vouchd_raw_member m = {name, raw_json};
+    vouchd_send_json_members(req, status, body, &m, name && raw_json ? 1 : 0);
+}
+
+void vouchd_send_json_members(struct evhttp_request *req, int status, json_t *body,
+                              const vouchd_raw_member *m, size_t nm)
+{
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     size_t n = s ? strlen(s) : 0;
     char *all = NULL;
-    if (s && name && raw_json && n >= 2 && s[0] == '{' && s[n - 1] == '}') {
-        /* {...} -> {...,"name":raw} ({} -> {"name":raw}) */
-        size_t kl = strlen(name), rl = strlen(raw_json), o = n - 1;
-        if ((all = malloc(n + kl + rl + 5)) != NULL) {
+    int ok = s != NULL && n >= 2 && s[0] == '{' && s[n - 1] == '}';
+    if (ok && nm > 0) {
+        /* {...} -> {...,"name":raw,...} ({} -> {"name":raw,...}) */
+        size_t total = n + 1;
+        for (size_t i = 0; i < nm; i++)
+            total += strlen(m[i].name) + strlen(m[i].raw_json) + 4;
+        size_t o = n - 1;
+        if ((all = malloc(total)) != NULL) {
             memcpy(all, s, o);
-            if (n > 2)
-                all[o++] = ',';
-            all[o++] = '"';
-            memcpy(all + o, name, kl);
-            o += kl;
-            all[o++] = '"';
-            all[o++] = ':';
-            memcpy(all + o, raw_json, rl);
-            o += rl;
+            for (size_t i = 0; i < nm; i++) {
+                size_t kl = strlen(m[i].name), rl = strlen(m[i].raw_json);
+                if (o > 1)
+                    all[o++] = ',';
+                all[o++] = '"';
+                memcpy(all + o, m[i].name, kl);
+                o += kl;
+                all[o++] = '"';
+                all[o++] = ':';
+                memcpy(all + o, m[i].raw_json, rl);
+                o += rl;
+            }
             all[o++] = '}';
             n = o;
         }
     }
-    if (!s || (name && !all)) {
+    if (!ok || (nm > 0 && !all)) {
         vouchd_log("out of memory building a response");
         send_text(req, 500, oom_body, sizeof oom_body - 1);
     } else {

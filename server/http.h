@@ -166,6 +166,13 @@ void vouchd_send_json(struct evhttp_request *req, int status, json_t *body);
  * large constant members (an issuer's chain) serialized once. */
 void vouchd_send_json_member(struct evhttp_request *req, int status, json_t *body,
                              const char *name, const char *raw_json);
+/* The same with n such members, in this order, after body's own. */
+typedef struct vouchd_raw_member {
+    const char *name;
+    const char *raw_json;
+} vouchd_raw_member;
+void vouchd_send_json_members(struct evhttp_request *req, int status, json_t *body,
+                              const vouchd_raw_member *m, size_t n);
 
 /* Send {"error": {"code", "message"}} with status. */
 void vouchd_send_error(struct evhttp_request *req, int status, const char *code,
@@ -243,7 +250,9 @@ json_t *vouchd_epoch_json(int64_t t);
 json_t *vouchd_time_json(const ASN1_TIME *t);
 json_t *vouchd_subject_json(X509 *c);
 json_t *vouchd_pem_json(X509 *c);
-/* The same from the certificate's DER (no re-encoding). */
-json_t *vouchd_pem_json_der(const uint8_t *der, size_t len);
+/* The PEM of a certificate's DER as JSON text, a string literal with its
+ * quotes, for vouchd_send_json_members (malloc'd; NULL when memory runs
+ * out). */
+char *vouchd_pem_json_text(const uint8_t *der, size_t len);
 
 #endif
