@@ -91,7 +91,7 @@ void vouchd_send_json_members(struct evhttp_request *req, int status, json_t *bo
     json_decref(body);
     size_t n = s ? strlen(s) : 0;
     char *all = NULL;
-    int ok = s != NULL && n >= 2 && s[0] == '{' && s[n - 1] == '}';
+    int ok = s != NULL && (nm == 0 || (n >= 2 && s[0] == '{' && s[n - 1] == '}'));
     if (ok && nm > 0) {
         /* {...} -> {...,"name":raw,...} ({} -> {"name":raw,...}) */
         size_t total = n + 1;
