@@ -12,16 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vouchd_lib.sh"
 
-VOUCHD="$VOUCH_BIN/vouchd"
-[ -x "$VOUCH" ] || die "no vouch CLI at $VOUCH"
-[ -x "$VOUCHD" ] || die "no vouchd at $VOUCHD"
-
-T=$IT_TMP/files
-mkdir -p "$T"
-cd "$T"
-CA=$T/ca
-HDR=$IT_TMP/.hdr
-CURL_MAX=10
+vd_files
 ALLOUT=$IT_TMP/all-output # every stdout/stderr of the CLI, to look for the token
 : >"$ALLOUT"
 unset VOUCH_SERVER VOUCH_TOKEN VOUCH_TOKEN_FILE VOUCH_CACERT

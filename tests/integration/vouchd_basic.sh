@@ -8,17 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vouchd_lib.sh"
 
-VOUCHD="$VOUCH_BIN/vouchd"
-[ -x "$VOUCH" ] || die "no vouch CLI at $VOUCH"
-[ -x "$VOUCHD" ] || die "no vouchd at $VOUCHD"
-command -v curl >/dev/null || die "curl is missing (scripts/install-deps.sh installs it)"
-
-T=$IT_TMP/files
-mkdir -p "$T"
-cd "$T"
-CA=$T/ca
-HDR=$IT_TMP/.hdr
-CURL_MAX=10
+vd_files
 
 # ---------------------------------------------------------------------------
 section "usage and refusals at start (no server left running)"

@@ -13,16 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vouchd_lib.sh"
 
-VOUCHD="$VOUCH_BIN/vouchd"
-[ -x "$VOUCH" ] || die "no vouch CLI at $VOUCH"
-[ -x "$VOUCHD" ] || die "no vouchd at $VOUCHD"
-command -v curl >/dev/null || die "curl is missing (scripts/install-deps.sh installs it)"
-
-T=$IT_TMP/files
-mkdir -p "$T"
-cd "$T"
-CA=$T/ca
-HDR=$IT_TMP/.hdr
+vd_files
 CURL_MAX=20
 PUB=http://ca.example.test:8080/pki
 ROUNDS=${VOUCHD_CRASH_ROUNDS:-4}

@@ -1,5 +1,20 @@
-# Helpers shared by the vouchd integration tests; sourced after lib.sh, with
-# VOUCHD, HDR and CURL_MAX set by the test.
+# Helpers shared by the vouchd integration tests; sourced after lib.sh.
+# VOUCHD, HDR and CURL_MAX have defaults a test may set before or after.
+VOUCHD=${VOUCHD:-$VOUCH_BIN/vouchd}
+HDR=${HDR:-$IT_TMP/.hdr}
+CURL_MAX=${CURL_MAX:-10}
+# vd_files: the usual start of a vouchd test: vouch, vouchd and curl are
+# there; work in T=$IT_TMP/files (also the current directory); the data
+# directory is CA=$T/ca.
+vd_files() {
+    [ -x "$VOUCH" ] || die "no vouch CLI at $VOUCH"
+    [ -x "$VOUCHD" ] || die "no vouchd at $VOUCHD"
+    command -v curl >/dev/null || die "curl is missing (scripts/install-deps.sh installs it)"
+    T=$IT_TMP/files
+    mkdir -p "$T"
+    cd "$T"
+    CA=$T/ca
+}
 VD_PID=""
 VD_PORT=""
 VD_PREFIX=(env) # a command that execs vouchd (prlimit for the fd test)
