@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -25,54 +26,12 @@ static int serial_ok(const uint8_t *s, size_t len)
     return 0;
 }
 
-/*
- * Copy a SubjectPublicKeyInfo into the certificate field by field. OpenSSL
- * 3.0's X509_set_pubkey re-encodes the key and decodes it again through
- * the provider encoders and decoders, which walk every provider's
- * algorithms under a global lock: measured at a third of vouchd's CPU per
- * issuance (docs/perf.md). The CSR's or old certificate's SPKI is already
- * the exact encoding wanted, so its algorithm and key bits are copied.
- */
-static int spki_copy(X509 *c, const X509_PUBKEY *src)
-{
-    ASN1_OBJECT *alg_oid = NULL;
-    const unsigned char *pk = NULL;
-    int pklen = 0, ptype = V_ASN1_UNDEF;
-    X509_ALGOR *alg = NULL;
-    const ASN1_OBJECT *aobj;
-    const void *pval = NULL;
-    void *pdup = NULL;
-    ASN1_OBJECT *odup = NULL;
-    unsigned char *kdup = NULL;
-
-    if (!X509_PUBKEY_get0_param(&alg_oid, &pk, &pklen, &alg, (X509_PUBKEY *)src) ||
-        alg == NULL || pk == NULL || pklen <= 0)
-        return 0;
-    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-    if (ptype == V_ASN1_OBJECT)
-        pdup = OBJ_dup(pval);
-    else if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL)
-        pdup = ASN1_STRING_dup(pval);
-    odup = OBJ_dup(aobj);
-    kdup = OPENSSL_memdup(pk, (size_t)pklen);
-    if (odup == NULL || kdup == NULL || (pval != NULL && ptype != V_ASN1_NULL && pdup == NULL) ||
-        !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(c), odup, ptype, pdup, kdup, pklen)) {
-        ASN1_OBJECT_free(odup);
-        if (ptype == V_ASN1_OBJECT)
-            ASN1_OBJECT_free(pdup);
-        else
-            ASN1_STRING_free(pdup);
-        OPENSSL_free(kdup);
-        return 0;
-    }
-    return 1;
-}
-
-/* A v3 certificate with serial, validity, names and key set (from pub, or
- * copied from spki when that is given); no extensions, unsigned. */
+/* A v3 certificate with serial, validity, names and key set; no
+ * extensions, unsigned. For CA certificates; leaves are encoded from
+ * their parts (issue_common). */
 static vouch_pki_rc cert_new(const uint8_t *serial, size_t serial_len, time_t nb, time_t na,
                              const X509_NAME *subject, const X509_NAME *issuer, EVP_PKEY *pub,
-                             const X509_PUBKEY *spki, X509 **out)
+                             X509 **out)
 {
     X509 *c = X509_new();
     ASN1_INTEGER *sn = pki_serial_asn1(serial, serial_len);
@@ -87,7 +46,7 @@ static vouch_pki_rc cert_new(const uint8_t *serial, size_t serial_len, time_t nb
         ASN1_TIME_set(X509_getm_notBefore(c), nb) == NULL ||
         ASN1_TIME_set(X509_getm_notAfter(c), na) == NULL ||
         !X509_set_subject_name(c, subject) || !X509_set_issuer_name(c, issuer) ||
-        !(spki != NULL ? spki_copy(c, spki) : X509_set_pubkey(c, pub)))
+        !X509_set_pubkey(c, pub))
         goto exit;
     *out = c;
     c = NULL;
@@ -167,7 +126,7 @@ vouch_pki_rc vouch_pki_ca_root(const vouch_pki_ca_params *p, const vouch_pki_sig
     if (name == NULL)
         return VOUCH_PKI_E_NOMEM;
     rc = cert_new(p->serial, p->serial_len, p->not_before, p->not_after, name, name,
-                  vouch_pki_signer_public(key), NULL, &c);
+                  vouch_pki_signer_public(key), &c);
     if (rc != VOUCH_PKI_OK)
         goto exit;
     /* self-signed: the certificate is its own issuer for SKI/AKI */
@@ -211,6 +170,17 @@ static vouch_pki_rc within_issuer(X509 *issuer, time_t na, char *why, size_t why
     return VOUCH_PKI_OK;
 }
 
+/* CRL DP + AIA appended to a CA certificate. */
+static int add_urls(X509 *c, const char *public_url, const char *parent_name)
+{
+    STACK_OF(X509_EXTENSION) *sk = NULL;
+    int ok = pki_add_urls(&sk, public_url, parent_name);
+    for (int i = 0; ok && i < sk_X509_EXTENSION_num(sk); i++)
+        ok = X509_add_ext(c, sk_X509_EXTENSION_value(sk, i), -1) == 1;
+    sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free);
+    return ok;
+}
+
 vouch_pki_rc vouch_pki_ca_sub(const vouch_pki_ca_params *p, EVP_PKEY *pub, X509 *parent,
                               const vouch_pki_signer *parent_key, X509 **out)
 {
@@ -233,12 +203,12 @@ vouch_pki_rc vouch_pki_ca_sub(const vouch_pki_ca_params *p, EVP_PKEY *pub, X509 
     if (name == NULL)
         return VOUCH_PKI_E_NOMEM;
     rc = cert_new(p->serial, p->serial_len, p->not_before, p->not_after, name,
-                  X509_get_subject_name(parent), pub, NULL, &c);
+                  X509_get_subject_name(parent), pub, &c);
     if (rc != VOUCH_PKI_OK)
         goto exit;
     rc = VOUCH_PKI_E_CRYPTO;
     if (!ca_extensions(c, parent, p->path_len, 1) ||
-        (p->public_url != NULL && !pki_add_urls(c, p->public_url, p->parent_name)))
+        (p->public_url != NULL && !add_urls(c, p->public_url, p->parent_name)))
         goto exit;
     rc = vouch_pki_sign_cert(parent_key, c);
     if (rc != VOUCH_PKI_OK)
@@ -253,14 +223,15 @@ exit:
 
 /* ---- leaves ------------------------------------------------------------------- */
 
-/* "critical,digitalSignature,..." from KU_* bits. */
 /* The extensions below are built from their structures, not from
  * configuration strings: X509V3_EXT_conf_nid parses the strings back into
  * the same structures and cost about 4 % of an issuance. The encodings are
  * the ones the strings gave ("critical,CA:FALSE", "critical,digitalSignature,...",
- * "clientAuth,...", "hash", "keyid:always"). */
+ * "clientAuth,...", "hash", "keyid:always"). Each appends to a stack. */
 
-static int add_basic_constraints(X509 *c, int ca, int path_len)
+typedef STACK_OF(X509_EXTENSION) ext_stack;
+
+static int add_basic_constraints(ext_stack **sk, int ca, int path_len)
 {
     BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
     int ok = bc != NULL;
@@ -270,12 +241,12 @@ static int add_basic_constraints(X509 *c, int ca, int path_len)
             ok = (bc->pathlen = ASN1_INTEGER_new()) != NULL &&
                  ASN1_INTEGER_set(bc->pathlen, path_len) == 1;
     }
-    ok = ok && X509_add1_ext_i2d(c, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) == 1;
+    ok = ok && X509V3_add1_i2d(sk, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) == 1;
     BASIC_CONSTRAINTS_free(bc);
     return ok;
 }
 
-static int add_key_usage(X509 *c, uint32_t ku)
+static int add_key_usage(ext_stack **sk, uint32_t ku)
 {
     /* bit numbers of RFC 5280 4.2.1.3, in the order of the KU_ flags */
     static const struct { uint32_t flag; int bit; } t[] = {
@@ -288,13 +259,13 @@ static int add_key_usage(X509 *c, uint32_t ku)
     for (size_t i = 0; ok && i < sizeof t / sizeof t[0]; i++)
         if (ku & t[i].flag)
             ok = ASN1_BIT_STRING_set_bit(bs, t[i].bit, 1) == 1;
-    ok = ok && X509_add1_ext_i2d(c, NID_key_usage, bs, 1, X509V3_ADD_DEFAULT) == 1;
+    ok = ok && X509V3_add1_i2d(sk, NID_key_usage, bs, 1, X509V3_ADD_DEFAULT) == 1;
     ASN1_BIT_STRING_free(bs);
     return ok;
 }
 
 /* eku bits 0..5 as in template.c; nothing added when none is set */
-static int add_ext_key_usage(X509 *c, uint32_t eku)
+static int add_ext_key_usage(ext_stack **sk, uint32_t eku)
 {
     static const int nids[] = {NID_server_auth,      NID_client_auth,    NID_code_sign,
                                NID_email_protect,    NID_time_stamp,     NID_OCSP_sign};
@@ -305,60 +276,60 @@ static int add_ext_key_usage(X509 *c, uint32_t eku)
     for (size_t i = 0; ok && i < 6; i++)
         if (eku & (1u << i))
             ok = sk_ASN1_OBJECT_push(e, OBJ_nid2obj(nids[i])) > 0;
-    ok = ok && X509_add1_ext_i2d(c, NID_ext_key_usage, e, 0, X509V3_ADD_DEFAULT) == 1;
+    ok = ok && X509V3_add1_i2d(sk, NID_ext_key_usage, e, 0, X509V3_ADD_DEFAULT) == 1;
     sk_ASN1_OBJECT_free(e); /* OBJ_nid2obj objects are static */
     return ok;
 }
 
 /* SKI: SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 4.2.1.2 (1)),
  * what "hash" computes. */
-static int add_ski(X509 *c)
+static int add_ski(ext_stack **sk, const X509_PUBKEY *spki)
 {
     const unsigned char *pk;
     int pklen;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    X509_PUBKEY *xpk = X509_get_X509_PUBKEY(c);
-    if (xpk == NULL || !X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk) ||
+    if (!X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, (X509_PUBKEY *)spki) ||
         EVP_Digest(pk, (size_t)pklen, md, &mdlen, EVP_sha1(), NULL) != 1)
         return 0;
     ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
     int ok = os != NULL && ASN1_OCTET_STRING_set(os, md, (int)mdlen) &&
-             X509_add1_ext_i2d(c, NID_subject_key_identifier, os, 0, X509V3_ADD_DEFAULT) == 1;
+             X509V3_add1_i2d(sk, NID_subject_key_identifier, os, 0, X509V3_ADD_DEFAULT) == 1;
     ASN1_OCTET_STRING_free(os);
     return ok;
 }
 
 /* AKI: the issuer's SKI as keyIdentifier; fails without one ("always"). */
-static int add_aki(X509 *c, X509 *issuer)
+static int add_aki(ext_stack **sk, X509 *issuer)
 {
     const ASN1_OCTET_STRING *ikid = X509_get0_subject_key_id(issuer);
     if (ikid == NULL)
         return 0;
     AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
     int ok = akid != NULL && (akid->keyid = ASN1_OCTET_STRING_dup(ikid)) != NULL &&
-             X509_add1_ext_i2d(c, NID_authority_key_identifier, akid, 0,
-                               X509V3_ADD_DEFAULT) == 1;
+             X509V3_add1_i2d(sk, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) == 1;
     AUTHORITY_KEYID_free(akid);
     return ok;
 }
 
-/* Every extension a leaf (or family CA) gets from its template. */
-static int leaf_extensions(X509 *c, const vouch_pki_issue_params *p, const GENERAL_NAMES *san)
+/* Every extension a leaf (or family CA) gets from its template, in the
+ * order they appear in the certificate. */
+static int leaf_extensions(ext_stack **sk, const vouch_pki_issue_params *p,
+                           const X509_NAME *subject, const X509_PUBKEY *spki,
+                           const GENERAL_NAMES *san)
 {
     const vouch_pki_template *t = p->tpl;
 
-    if (!add_basic_constraints(c, t->ca, t->ca ? t->path_len : -1) ||
-        !add_key_usage(c, t->key_usage) || !add_ext_key_usage(c, t->ext_key_usage) ||
-        !add_ski(c) || !add_aki(c, p->issuer_cert))
+    if (!add_basic_constraints(sk, t->ca, t->ca ? t->path_len : -1) ||
+        !add_key_usage(sk, t->key_usage) || !add_ext_key_usage(sk, t->ext_key_usage) ||
+        !add_ski(sk, spki) || !add_aki(sk, p->issuer_cert))
         return 0;
     /* RFC 5280 4.2.1.6: SAN is critical when the subject is empty */
     if (sk_GENERAL_NAME_num(san) > 0 &&
-        X509_add1_ext_i2d(c, NID_subject_alt_name, (void *)san,
-                          X509_NAME_entry_count(X509_get_subject_name(c)) == 0,
-                          X509V3_ADD_DEFAULT) != 1)
+        X509V3_add1_i2d(sk, NID_subject_alt_name, (void *)san, X509_NAME_entry_count(subject) == 0,
+                        X509V3_ADD_DEFAULT) != 1)
         return 0;
-    return pki_add_urls(c, p->public_url, p->issuer_name);
+    return pki_add_urls(sk, p->public_url, p->issuer_name);
 }
 
 /* Parameter and validity checks shared by issue and renew; sets *na. */
@@ -396,48 +367,159 @@ static vouch_pki_rc issue_params_ok(const vouch_pki_issue_params *p, time_t *na,
     return rc;
 }
 
+/*
+ * A leaf certificate encoded from its parts, without an X509 object.
+ * Building one costs more than the signature's overhead: X509_set_*_name
+ * copies each name by an encode and a decode, the TBS is encoded for the
+ * signature and again by i2d_X509. Here the two ASN.1 types below (RFC
+ * 5280 4.1, declared with OpenSSL's template macros, so OpenSSL does all
+ * the DER) borrow the issuer's and the subject's decoded names (an
+ * unmodified X509_NAME encodes as the bytes it was read from), the
+ * SubjectPublicKeyInfo and the extensions; the TBS is encoded once,
+ * signed, and wrapped with the algorithm and signature.
+ */
+typedef struct {
+    ASN1_TIME *not_before;
+    ASN1_TIME *not_after;
+} tbs_validity;
+
+typedef struct {
+    ASN1_INTEGER *version;
+    ASN1_INTEGER *serial;
+    X509_ALGOR *sig_alg;
+    X509_NAME *issuer;
+    tbs_validity *validity;
+    X509_NAME *subject;
+    X509_PUBKEY *spki;
+    STACK_OF(X509_EXTENSION) *exts;
+} tbs_cert;
+
+typedef struct {
+    ASN1_TYPE *tbs; /* V_ASN1_SEQUENCE: the encoded TBSCertificate as is */
+    X509_ALGOR *sig_alg;
+    ASN1_BIT_STRING *sig;
+} signed_cert;
+
+ASN1_SEQUENCE(tbs_validity) = {
+    ASN1_SIMPLE(tbs_validity, not_before, ASN1_TIME),
+    ASN1_SIMPLE(tbs_validity, not_after, ASN1_TIME)
+} static_ASN1_SEQUENCE_END(tbs_validity)
+
+ASN1_SEQUENCE(tbs_cert) = {
+    ASN1_EXP_OPT(tbs_cert, version, ASN1_INTEGER, 0),
+    ASN1_SIMPLE(tbs_cert, serial, ASN1_INTEGER),
+    ASN1_SIMPLE(tbs_cert, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(tbs_cert, issuer, X509_NAME),
+    ASN1_SIMPLE(tbs_cert, validity, tbs_validity),
+    ASN1_SIMPLE(tbs_cert, subject, X509_NAME),
+    ASN1_SIMPLE(tbs_cert, spki, X509_PUBKEY),
+    ASN1_EXP_SEQUENCE_OF_OPT(tbs_cert, exts, X509_EXTENSION, 3)
+} static_ASN1_SEQUENCE_END(tbs_cert)
+
+ASN1_SEQUENCE(signed_cert) = {
+    ASN1_SIMPLE(signed_cert, tbs, ASN1_ANY),
+    ASN1_SIMPLE(signed_cert, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(signed_cert, sig, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(signed_cert)
+
 /* Builds and signs the certificate once every check has passed. */
 static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
                                  const X509_NAME *subject, const X509_PUBKEY *spki,
-                                 const GENERAL_NAMES *san, X509 **out, char *why,
+                                 const GENERAL_NAMES *san, vouch_pki_der *out, char *why,
                                  size_t why_size)
 {
-    X509 *c = NULL;
-    vouch_pki_rc rc;
+    tbs_validity val = {ASN1_TIME_set(NULL, p->not_before), ASN1_TIME_set(NULL, na)};
+    tbs_cert tbs = {.version = ASN1_INTEGER_new(),
+                    .serial = pki_serial_asn1(p->serial, p->serial_len),
+                    .sig_alg = X509_ALGOR_new(),
+                    .issuer = X509_get_subject_name(p->issuer_cert),
+                    .validity = &val,
+                    .subject = (X509_NAME *)subject,
+                    .spki = (X509_PUBKEY *)spki};
+    ASN1_STRING *tbs_der = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+    ASN1_TYPE *tbs_any = ASN1_TYPE_new();
+    ASN1_BIT_STRING *sig = ASN1_BIT_STRING_new();
+    unsigned char *enc = NULL;
+    int len;
+    vouch_pki_rc rc = VOUCH_PKI_E_NOMEM;
 
-    rc = cert_new(p->serial, p->serial_len, p->not_before, na, subject,
-                  X509_get_subject_name(p->issuer_cert),
-                  p->copy_spki ? NULL : X509_PUBKEY_get0(spki), p->copy_spki ? spki : NULL,
-                  &c);
-    if (rc != VOUCH_PKI_OK)
+    if (val.not_before == NULL || val.not_after == NULL || tbs.version == NULL ||
+        tbs.serial == NULL || tbs.sig_alg == NULL || tbs_der == NULL || tbs_any == NULL ||
+        sig == NULL || !ASN1_INTEGER_set(tbs.version, X509_VERSION_3))
         goto exit;
-    if (!leaf_extensions(c, p, san)) {
-        rc = VOUCH_PKI_E_CRYPTO;
+    rc = VOUCH_PKI_E_CRYPTO;
+    if (!pki_signer_algor(p->issuer_key, tbs.sig_alg))
+        goto exit;
+    if (!leaf_extensions(&tbs.exts, p, subject, spki, san)) {
         pki_why(why, why_size, "cannot build the extensions");
         goto exit;
     }
-    rc = vouch_pki_sign_cert(p->issuer_key, c);
+    if ((len = ASN1_item_i2d((ASN1_VALUE *)&tbs, &enc, ASN1_ITEM_rptr(tbs_cert))) <= 0)
+        goto exit;
+    ASN1_STRING_set0(tbs_der, enc, len);
+    enc = NULL;
+    rc = pki_sign_bytes(p->issuer_key, tbs_der->data, (size_t)len, sig);
     if (rc != VOUCH_PKI_OK) {
         pki_why(why, why_size, "signing failed: %s", vouch_pki_strerror(rc));
         goto exit;
     }
-    *out = c;
-    c = NULL;
+    ASN1_TYPE_set(tbs_any, V_ASN1_SEQUENCE, tbs_der);
+    tbs_der = NULL;
+    signed_cert c = {tbs_any, tbs.sig_alg, sig};
+    rc = VOUCH_PKI_E_CRYPTO;
+    if ((len = ASN1_item_i2d((ASN1_VALUE *)&c, &enc, ASN1_ITEM_rptr(signed_cert))) <= 0)
+        goto exit;
+    out->der = enc;
+    out->len = (size_t)len;
+    rc = VOUCH_PKI_OK;
 exit:
     ERR_clear_error();
-    X509_free(c);
+    ASN1_TIME_free(val.not_before);
+    ASN1_TIME_free(val.not_after);
+    ASN1_INTEGER_free(tbs.version);
+    ASN1_INTEGER_free(tbs.serial);
+    X509_ALGOR_free(tbs.sig_alg);
+    sk_X509_EXTENSION_pop_free(tbs.exts, X509_EXTENSION_free);
+    ASN1_STRING_free(tbs_der);
+    ASN1_TYPE_free(tbs_any);
+    ASN1_BIT_STRING_free(sig);
     return rc;
 }
 
-vouch_pki_rc vouch_pki_issue(const vouch_pki_issue_params *p, X509_REQ *csr, X509 **out,
-                             char *why, size_t why_size)
+/* The X509 form of an issuance: the DER read back. */
+static vouch_pki_rc der_to_x509(vouch_pki_rc rc, vouch_pki_der *d, X509 **out)
+{
+    const unsigned char *q = d->der;
+
+    if (rc == VOUCH_PKI_OK &&
+        ((*out = d2i_X509(NULL, &q, (long)d->len)) == NULL || q != d->der + d->len)) {
+        X509_free(*out);
+        *out = NULL;
+        ERR_clear_error();
+        rc = VOUCH_PKI_E_CRYPTO;
+    }
+    vouch_pki_der_free(d);
+    return rc;
+}
+
+void vouch_pki_der_free(vouch_pki_der *d)
+{
+    if (d == NULL)
+        return;
+    OPENSSL_free(d->der);
+    d->der = NULL;
+    d->len = 0;
+}
+
+vouch_pki_rc vouch_pki_issue_der(const vouch_pki_issue_params *p, X509_REQ *csr,
+                                 vouch_pki_der *out, char *why, size_t why_size)
 {
     GENERAL_NAMES *san = NULL;
     time_t na;
     vouch_pki_rc rc;
 
     if (out != NULL)
-        *out = NULL;
+        out->der = NULL, out->len = 0;
     if (csr == NULL || out == NULL) {
         pki_why(why, why_size, "no CSR");
         return VOUCH_PKI_E_ARG;
@@ -454,8 +536,21 @@ vouch_pki_rc vouch_pki_issue(const vouch_pki_issue_params *p, X509_REQ *csr, X50
     return rc;
 }
 
-vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old, X509 **out, char *why,
-                             size_t why_size)
+vouch_pki_rc vouch_pki_issue(const vouch_pki_issue_params *p, X509_REQ *csr, X509 **out,
+                             char *why, size_t why_size)
+{
+    vouch_pki_der d = {NULL, 0};
+
+    if (out == NULL) {
+        pki_why(why, why_size, "no output");
+        return VOUCH_PKI_E_ARG;
+    }
+    *out = NULL;
+    return der_to_x509(vouch_pki_issue_der(p, csr, &d, why, why_size), &d, out);
+}
+
+vouch_pki_rc vouch_pki_renew_der(const vouch_pki_issue_params *p, X509 *old, vouch_pki_der *out,
+                                 char *why, size_t why_size)
 {
     GENERAL_NAMES *san = NULL;
     EVP_PKEY *pub;
@@ -464,7 +559,7 @@ vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old, X509 **
     vouch_pki_rc rc;
 
     if (out != NULL)
-        *out = NULL;
+        out->der = NULL, out->len = 0;
     if (old == NULL || out == NULL) {
         pki_why(why, why_size, "no certificate to renew");
         return VOUCH_PKI_E_ARG;
@@ -499,6 +594,19 @@ vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old, X509 **
                           out, why, why_size);
     GENERAL_NAMES_free(san);
     return rc;
+}
+
+vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old, X509 **out, char *why,
+                             size_t why_size)
+{
+    vouch_pki_der d = {NULL, 0};
+
+    if (out == NULL) {
+        pki_why(why, why_size, "no output");
+        return VOUCH_PKI_E_ARG;
+    }
+    *out = NULL;
+    return der_to_x509(vouch_pki_renew_der(p, old, &d, why, why_size), &d, out);
 }
 
 /* ---- CSRs we make (a device's SE signs them) ------------------------------------ */

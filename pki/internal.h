@@ -20,7 +20,8 @@ ASN1_INTEGER *pki_serial_asn1(const uint8_t *serial, size_t len);
 int pki_add_ext(X509 *cert, X509 *issuer, int nid, const char *value);
 
 /* Appends CRL DP + AIA (OCSP, caIssuers) under public_url for issuer_name. */
-int pki_add_urls(X509 *cert, const char *public_url, const char *issuer_name);
+int pki_add_urls(STACK_OF(X509_EXTENSION) **exts, const char *public_url,
+                 const char *issuer_name);
 
 /* 1 if name is URL-safe [A-Za-z0-9._-]{1,64}. */
 int pki_name_ok(const char *name);
@@ -38,6 +39,13 @@ int pki_url_ok(const char *url);
 /* Internal signing: an EVP_MD_CTX initialized for DigestSign with the
  * signer's key (proxy key for external signers). Free with EVP_MD_CTX_free. */
 EVP_MD_CTX *pki_signer_ctx(const vouch_pki_signer *s);
+/* The signature algorithm the signer's signatures carry (ecdsa-with-SHA256
+ * for P-256, -SHA384 for P-384, Ed25519), parameters absent. 1 ok. */
+int pki_signer_algor(const vouch_pki_signer *s, X509_ALGOR *alg);
+/* Signs the len bytes at tbs (a DER TBSCertificate) into sig, a BIT STRING
+ * without unused bits. E_SIGNER when an external signer fails. */
+vouch_pki_rc pki_sign_bytes(const vouch_pki_signer *s, const unsigned char *tbs, size_t len,
+                            ASN1_BIT_STRING *sig);
 
 /* Template checks shared by issuance and renewal (template.c). */
 vouch_pki_rc pki_check_key_subject(const vouch_pki_template *t, const EVP_PKEY *key,

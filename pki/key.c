@@ -11,6 +11,7 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
+#include <limits.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -447,6 +448,52 @@ static vouch_pki_rc sign_fail(const vouch_pki_signer *s)
 {
     ERR_clear_error();
     return s->fn != NULL ? VOUCH_PKI_E_SIGNER : VOUCH_PKI_E_CRYPTO;
+}
+
+int pki_signer_algor(const vouch_pki_signer *s, X509_ALGOR *alg)
+{
+    int nid = NID_ED25519;
+
+    if (s == NULL || alg == NULL)
+        return 0;
+    if (s->md != NULL &&
+        !OBJ_find_sigid_by_algs(&nid, EVP_MD_get_type(s->md), EVP_PKEY_get_base_id(s->pub)))
+        return 0;
+    /* ecdsa-with-SHA* and Ed25519 take no parameters (RFC 5758 3.2,
+     * RFC 8410 3), as X509_sign writes them */
+    return X509_ALGOR_set0(alg, OBJ_nid2obj(nid), V_ASN1_UNDEF, NULL);
+}
+
+vouch_pki_rc pki_sign_bytes(const vouch_pki_signer *s, const unsigned char *tbs, size_t len,
+                            ASN1_BIT_STRING *sig)
+{
+    EVP_MD_CTX *ctx;
+    unsigned char *buf = NULL;
+    size_t sl = 0;
+    int ok;
+
+    if (s == NULL || tbs == NULL || sig == NULL)
+        return VOUCH_PKI_E_ARG;
+    if ((ctx = pki_signer_ctx(s)) == NULL)
+        return VOUCH_PKI_E_CRYPTO;
+    /* the first call gives the largest signature size */
+    ok = EVP_DigestSign(ctx, NULL, &sl, tbs, len) == 1 && sl > 0 && sl <= INT_MAX;
+    if (ok && (buf = OPENSSL_malloc(sl)) == NULL) {
+        EVP_MD_CTX_free(ctx);
+        return VOUCH_PKI_E_NOMEM;
+    }
+    ok = ok && EVP_DigestSign(ctx, buf, &sl, tbs, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        OPENSSL_free(buf);
+        return sign_fail(s);
+    }
+    ASN1_STRING_set0(sig, buf, (int)sl);
+    /* the whole octets are the signature: no unused bits, whatever the
+     * last byte's low bits are (what ASN1_item_sign does) */
+    sig->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+    sig->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    return VOUCH_PKI_OK;
 }
 
 vouch_pki_rc vouch_pki_sign_cert(const vouch_pki_signer *s, X509 *cert)

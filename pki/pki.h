@@ -379,15 +379,6 @@ typedef struct {
     size_t serial_len;
     time_t not_before;
     time_t not_after;        /* 0: not_before + tpl->validity_days */
-    /* 1: copy the CSR's (or old certificate's) SubjectPublicKeyInfo into
-     * the new certificate byte for byte instead of through an EVP_PKEY.
-     * Much cheaper with OpenSSL 3.0 (whose X509_set_pubkey re-encodes and
-     * re-decodes the key through its provider decoders), and the encoding
-     * is the same; but the returned X509 then has no decoded key object
-     * (X509_get0_pubkey returns NULL, so X509_verify_cert on the object
-     * itself fails) until it is re-read from its DER. For servers that
-     * only encode the result. */
-    int copy_spki;
 } vouch_pki_issue_params;
 
 /*
@@ -404,6 +395,24 @@ typedef struct {
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_issue(const vouch_pki_issue_params *p, X509_REQ *csr,
                                            X509 **out, char *why, size_t why_size);
 
+/* A certificate's DER encoding (OPENSSL_malloc'd). */
+typedef struct {
+    unsigned char *der;
+    size_t len;
+} vouch_pki_der;
+
+/* Frees d->der and zeroes d. */
+void vouch_pki_der_free(vouch_pki_der *d);
+
+/*
+ * vouch_pki_issue with the certificate as DER, for servers that store and
+ * send the encoding: no X509 object is built (vouch_pki_issue is this plus
+ * d2i_X509). The SubjectPublicKeyInfo and the subject name are the CSR's,
+ * byte for byte. Free out with vouch_pki_der_free.
+ */
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_issue_der(const vouch_pki_issue_params *p, X509_REQ *csr,
+                                               vouch_pki_der *out, char *why, size_t why_size);
+
 /*
  * Renewal: same public key, subject and SAN as `old`, a new serial and
  * validity from p, extensions rebuilt from the template. `old` must have
@@ -413,6 +422,9 @@ VOUCH_PKI_WUR vouch_pki_rc vouch_pki_issue(const vouch_pki_issue_params *p, X509
  */
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_renew(const vouch_pki_issue_params *p, X509 *old,
                                            X509 **out, char *why, size_t why_size);
+/* vouch_pki_renew with the certificate as DER (see vouch_pki_issue_der). */
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_renew_der(const vouch_pki_issue_params *p, X509 *old,
+                                               vouch_pki_der *out, char *why, size_t why_size);
 
 /* ---- CRL ------------------------------------------------------------------------- */
 

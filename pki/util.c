@@ -315,7 +315,8 @@ static GENERAL_NAME *uri_name(const char *base, size_t blen, const char *path, c
 /* Built from the extension structures, not from configuration strings:
  * X509V3_EXT_conf_nid parses the strings back into the same structures
  * and cost about 4 % of an issuance. The encoding is the same. */
-int pki_add_urls(X509 *cert, const char *public_url, const char *issuer_name)
+int pki_add_urls(STACK_OF(X509_EXTENSION) **exts, const char *public_url,
+                 const char *issuer_name)
 {
     size_t n = strlen(public_url);
     int ok = 0;
@@ -340,7 +341,7 @@ int pki_add_urls(X509 *cert, const char *public_url, const char *issuer_name)
     if (!sk_DIST_POINT_push(dps, dp))
         goto out;
     dp = NULL;
-    if (X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) != 1)
+    if (X509V3_add1_i2d(exts, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) != 1)
         goto out;
 
     if ((aia = sk_ACCESS_DESCRIPTION_new_null()) == NULL)
@@ -357,7 +358,7 @@ int pki_add_urls(X509 *cert, const char *public_url, const char *issuer_name)
             goto out;
         ad = NULL;
     }
-    ok = X509_add1_ext_i2d(cert, NID_info_access, aia, 0, X509V3_ADD_DEFAULT) == 1;
+    ok = X509V3_add1_i2d(exts, NID_info_access, aia, 0, X509V3_ADD_DEFAULT) == 1;
 out:
     GENERAL_NAME_free(g);
     DIST_POINT_free(dp);

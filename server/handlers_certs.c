@@ -53,10 +53,9 @@ static void serial_hex(const uint8_t *s, size_t len, char out[VOUCH_PKI_SERIAL_H
         snprintf(out, VOUCH_PKI_SERIAL_HEX_MAX, "?");
 }
 
-/* The subject's first CN as UTF-8 (malloc'd), or NULL. */
-static char *common_name(X509 *cert)
+/* The name's first CN as UTF-8 (malloc'd), or NULL. */
+static char *common_name(const X509_NAME *n)
 {
-    X509_NAME *n = X509_get_subject_name(cert);
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     unsigned char *u = NULL;
     char *out = NULL;
@@ -200,11 +199,11 @@ static vouchd_issuer *issuing_issuer(struct evhttp_request *req, vouchd_worker *
 typedef struct issue_ctx {
     struct evhttp_request *req;
     vouchd_issuer *iss;
-    X509 *cert;
+    vouch_pki_der cert;
+    time_t not_before, not_after;
     char tpl_name[TEMPLATE_NAME_MAX + 1];
     char renewed_from[VOUCH_PKI_SERIAL_HEX_MAX]; /* "" for a new issuance */
     char *subject, *cn;
-    uint8_t *der;
     vouchd_job job;
 } issue_ctx;
 
@@ -212,10 +211,9 @@ static void issue_ctx_free(issue_ctx *x)
 {
     if (!x)
         return;
-    X509_free(x->cert);
+    vouch_pki_der_free(&x->cert);
     free(x->subject);
     free(x->cn);
-    OPENSSL_free(x->der);
     free(x);
 }
 
@@ -242,11 +240,11 @@ static void issue_done(vouchd_worker *w, vouchd_job *job, int cancelled)
         vouchd_send_store_error(req, job->rc, "storing the certificate", job->err);
         goto out;
     }
-    char *pem = vouchd_pem_json_text(x->der, job->cert.der_len);
+    char *pem = vouchd_pem_json_text(x->cert.der, x->cert.len);
     json_t *resp = json_pack("{s:s, s:s, s:s, s:o?, s:o?}", "serial", serhex, "issuer",
                              x->iss->name, "template", x->tpl_name, "not_before",
-                             vouchd_time_json(X509_get0_notBefore(x->cert)), "not_after",
-                             vouchd_time_json(X509_get0_notAfter(x->cert)));
+                             vouchd_epoch_json(x->not_before), "not_after",
+                             vouchd_epoch_json(x->not_after));
     if (resp && x->renewed_from[0])
         json_object_set_new(resp, "renewed_from", json_string(x->renewed_from));
     if (!resp || !pem || !json_is_string(json_object_get(resp, "not_after"))) {
@@ -309,23 +307,21 @@ static void issue_error(struct evhttp_request *req, const vouchd_issuer *iss, vo
     }
 }
 
-/* Make the store record for x->cert and hand it to the committer; the
- * answer goes out from issue_done. Takes x (frees it on failure). */
+/* Make the store record for x->cert (whose subject is `subject`) and hand
+ * it to the committer; the answer goes out from issue_done. Takes x (frees
+ * it on failure). */
 static void issue_submit(vouchd_worker *w, const vouchd_caller *caller, issue_ctx *x,
-                         const uint8_t *serial, size_t serial_len, time_t now,
-                         int64_t renewed_from)
+                         const X509_NAME *subject, const uint8_t *serial, size_t serial_len,
+                         time_t now, int64_t renewed_from)
 {
     struct evhttp_request *req = x->req;
     vouch_store_cert *sc = &x->job.cert;
-    time_t nb = 0, na = 0;
-    json_t *sj = vouchd_subject_json(x->cert);
+    json_t *sj = vouchd_name_json(subject);
     x->subject = sj ? strdup(json_string_value(sj)) : NULL;
     json_decref(sj);
-    x->cn = common_name(x->cert);
-    int dl = i2d_X509(x->cert, &x->der);
-    if (!x->subject || dl <= 0 || vouchd_asn1_time(X509_get0_notBefore(x->cert), &nb) != 0 ||
-        vouchd_asn1_time(X509_get0_notAfter(x->cert), &na) != 0) {
-        vouchd_log("issued certificate: cannot encode it, or out of memory");
+    x->cn = common_name(subject);
+    if (!x->subject) {
+        vouchd_log("issued certificate: cannot describe its subject, or out of memory");
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "issuance failed (see the server log)");
         issue_ctx_free(x);
         return;
@@ -337,11 +333,11 @@ static void issue_submit(vouchd_worker *w, const vouchd_caller *caller, issue_ct
     sc->subject = x->subject;
     sc->device_id = x->cn;
     sc->template_name = x->tpl_name;
-    sc->not_before = nb;
-    sc->not_after = na;
+    sc->not_before = x->not_before;
+    sc->not_after = x->not_after;
     sc->issued_at = now;
-    sc->der = x->der;
-    sc->der_len = (size_t)dl;
+    sc->der = x->cert.der;
+    sc->der_len = x->cert.len;
     sc->renewed_from = renewed_from;
     snprintf(x->job.actor, sizeof x->job.actor, "%s", caller->actor);
     x->job.done = issue_done;
@@ -377,8 +373,7 @@ static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
     uint8_t serial[VOUCH_PKI_SERIAL_LEN];
     time_t now = time(NULL);
     vouch_pki_issue_params p = {.tpl = tpl, .issuer_cert = iss->cert, .issuer_key = iss->signer,
-                                .issuer_name = iss->name, .public_url = w->cfg->public_url,
-                                .copy_spki = 1};
+                                .issuer_name = iss->name, .public_url = w->cfg->public_url};
     if (validity(req, iss, tpl, now, &p) != 0)
         return;
     if (vouch_pki_serial_random(serial) != VOUCH_PKI_OK) {
@@ -391,8 +386,11 @@ static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
     issue_ctx *x = issue_ctx_new(req, iss, tpl->name);
     if (!x)
         return;
-    vouch_pki_rc prc = csr ? vouch_pki_issue(&p, csr, &x->cert, why, sizeof why)
-                           : vouch_pki_renew(&p, old, &x->cert, why, sizeof why);
+    /* validity() set both ends: they are the certificate's */
+    x->not_before = p.not_before;
+    x->not_after = p.not_after;
+    vouch_pki_rc prc = csr ? vouch_pki_issue_der(&p, csr, &x->cert, why, sizeof why)
+                           : vouch_pki_renew_der(&p, old, &x->cert, why, sizeof why);
     ERR_clear_error();
     if (prc != VOUCH_PKI_OK) {
         issue_error(req, iss, prc, why);
@@ -401,7 +399,8 @@ static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
     }
     if (from)
         serial_hex(from->serial, from->serial_len, x->renewed_from);
-    issue_submit(w, caller, x, serial, sizeof serial, now, from ? from->id : 0);
+    issue_submit(w, caller, x, csr ? X509_REQ_get_subject_name(csr) : X509_get_subject_name(old),
+                 serial, sizeof serial, now, from ? from->id : 0);
 }
 
 /* The body's 'csr' member, or NULL with a 400 sent. */

@@ -65,11 +65,15 @@ json_t *vouchd_time_json(const ASN1_TIME *t)
 
 json_t *vouchd_subject_json(X509 *c)
 {
+    return vouchd_name_json(X509_get_subject_name(c));
+}
+
+json_t *vouchd_name_json(const X509_NAME *name)
+{
     char buf[1024];
     json_t *j = NULL;
     BIO *b = BIO_new(BIO_s_mem());
-    if (b && X509_NAME_print_ex(b, X509_get_subject_name(c), 0,
-                                XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+    if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
         int k = BIO_read(b, buf, (int)sizeof buf - 1);
         buf[k > 0 ? k : 0] = '\0';
         j = json_string(buf); /* NULL if not UTF-8 */

@@ -249,6 +249,8 @@ int vouchd_name_ok_max(const char *s, size_t max);
 json_t *vouchd_epoch_json(int64_t t);
 json_t *vouchd_time_json(const ASN1_TIME *t);
 json_t *vouchd_subject_json(X509 *c);
+/* A name in RFC 2253 form (UTF-8 kept), as a JSON string; NULL if not UTF-8. */
+json_t *vouchd_name_json(const X509_NAME *name);
 json_t *vouchd_pem_json(X509 *c);
 /* The PEM of a certificate's DER as JSON text, a string literal with its
  * quotes, for vouchd_send_json_members (malloc'd; NULL when memory runs

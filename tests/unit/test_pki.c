@@ -956,43 +956,301 @@ static int has_uri(X509 *c, int nid, const char *want)
     return strstr(buf, want) != NULL;
 }
 
-/* copy_spki: the certificate carries the CSR's SubjectPublicKeyInfo byte
- * for byte, for every key type a template allows; re-read from its DER it
- * verifies, exactly like one issued through an EVP_PKEY. */
-static void test_issue_copy_spki(void **state)
+/* Bytes of an i2d_ function's encoding of x (malloc'd by OpenSSL). */
+#define ENC(fn, x, out) ((int)fn((x), (out)))
+
+/* Everything a certificate from vouch_pki_issue_der / _renew_der must be,
+ * checked from outside through OpenSSL's own decoder: one DER certificate
+ * and nothing after it, canonical (re-encoding the parsed certificate and
+ * its TBS gives the same bytes), signed by `ipub` with the algorithm the
+ * issuer's key calls for (the same in the TBS and outside it, no
+ * parameters, no unused bits in the signature), version 3, the serial,
+ * validity and issuer name asked for, and the subject name and
+ * SubjectPublicKeyInfo of `subj`/`spki` byte for byte. */
+static X509 *der_checked(const vouch_pki_der *d, X509 *issuer, EVP_PKEY *ipub, int sig_nid,
+                         const uint8_t *sn, time_t nb, time_t na, const X509_NAME *subj,
+                         const X509_PUBKEY *spki)
 {
+    const unsigned char *q = d->der;
+    unsigned char *a = NULL, *b = NULL;
+    const ASN1_BIT_STRING *sig;
+    const X509_ALGOR *outer, *inner;
+    const ASN1_OBJECT *obj;
+    const void *pval;
+    int ptype, la, lb;
+    uint8_t got[20];
+    size_t gl;
+    X509 *x;
+
+    assert_non_null(d->der);
+    x = d2i_X509(NULL, &q, (long)d->len);
+    assert_non_null(x);
+    assert_ptr_equal(q, d->der + d->len);
+    la = ENC(i2d_X509, x, &a);
+    assert_int_equal(la, (int)d->len);
+    assert_memory_equal(a, d->der, d->len);
+    OPENSSL_free(a);
+    a = NULL;
+    {
+        /* the TBS as received (the first of the three elements) against
+         * the TBS encoded again from the parsed fields */
+        const unsigned char *r = d->der;
+        ASN1_SEQUENCE_ANY *parts = d2i_ASN1_SEQUENCE_ANY(NULL, &r, (long)d->len);
+        assert_non_null(parts);
+        assert_int_equal(sk_ASN1_TYPE_num(parts), 3);
+        const ASN1_TYPE *t0 = sk_ASN1_TYPE_value(parts, 0);
+        assert_int_equal(t0->type, V_ASN1_SEQUENCE);
+        lb = ENC(i2d_re_X509_tbs, x, &b);
+        assert_true(lb > 0 && lb == t0->value.sequence->length);
+        assert_memory_equal(t0->value.sequence->data, b, (size_t)lb);
+        OPENSSL_free(b);
+        b = NULL;
+        sk_ASN1_TYPE_pop_free(parts, ASN1_TYPE_free);
+    }
+    assert_int_equal(X509_verify(x, ipub), 1);
+    X509_get0_signature(&sig, &outer, x);
+    inner = X509_get0_tbs_sigalg(x);
+    assert_int_equal(X509_ALGOR_cmp(outer, inner), 0);
+    X509_ALGOR_get0(&obj, &ptype, &pval, outer);
+    assert_int_equal(OBJ_obj2nid(obj), sig_nid);
+    assert_int_equal(ptype, V_ASN1_UNDEF);
+    assert_int_equal(sig->flags & 0x07, 0);
+    assert_int_equal(X509_get_version(x), X509_VERSION_3);
+    assert_int_equal(vouch_pki_cert_serial(x, got, &gl), VOUCH_PKI_OK);
+    assert_int_equal(gl, 16);
+    assert_memory_equal(got, sn, 16);
+    assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(x), nb), 0);
+    assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), na), 0);
+    la = ENC(i2d_X509_NAME, X509_get_issuer_name(x), &a);
+    lb = ENC(i2d_X509_NAME, X509_get_subject_name(issuer), &b);
+    assert_true(la > 0 && la == lb);
+    assert_memory_equal(a, b, (size_t)la);
+    OPENSSL_free(a);
+    OPENSSL_free(b);
+    a = b = NULL;
+    la = ENC(i2d_X509_NAME, X509_get_subject_name(x), &a);
+    lb = ENC(i2d_X509_NAME, (X509_NAME *)subj, &b);
+    assert_true(la > 0 && la == lb);
+    assert_memory_equal(a, b, (size_t)la);
+    OPENSSL_free(a);
+    OPENSSL_free(b);
+    a = b = NULL;
+    la = ENC(i2d_X509_PUBKEY, X509_get_X509_PUBKEY(x), &a);
+    lb = ENC(i2d_X509_PUBKEY, (X509_PUBKEY *)spki, &b);
+    assert_true(la > 0 && la == lb);
+    assert_memory_equal(a, b, (size_t)la);
+    OPENSSL_free(a);
+    OPENSSL_free(b);
+    return x;
+}
+
+/* An issuing CA under the fixture root with the given signer. */
+static X509 *sub_ca(vouch_pki_signer *s, uint8_t n)
+{
+    uint8_t sn[16];
+    X509 *c = NULL;
+    vouch_pki_ca_params p = {.org = "Acme", .cn = "Acme Test Issuer", .serial = sn,
+                             .serial_len = 16, .not_before = NOW - DAY,
+                             .not_after = NOW + 5 * 365 * DAY, .path_len = 0,
+                             .public_url = URL, .parent_name = "root"};
+    serial_n(sn, n);
+    assert_int_equal(vouch_pki_ca_sub(&p, vouch_pki_signer_public(s), CA.root_cert, CA.root, &c),
+                     VOUCH_PKI_OK);
+    return c;
+}
+
+/*
+ * Certificates encoded from their parts (vouch_pki_issue_der and
+ * _renew_der): for issuers with P-256, P-384 and Ed25519 keys and an
+ * external P-384 signer, CSRs of every key type the device template
+ * allows, and a renewal of each. 16 issuances per pair, so signatures
+ * whose last bit is zero (about half) are among them: a signature BIT
+ * STRING written with unused bits would not verify.
+ */
+static void test_issue_der(void **state)
+{
+    EVP_PKEY *ikeys[] = {NULL, P384, ED, NULL};
+    const int sig_nids[] = {NID_ecdsa_with_SHA256, NID_ecdsa_with_SHA384, NID_ED25519,
+                            NID_ecdsa_with_SHA384};
     EVP_PKEY *kinds[] = {P256, P384, ED};
     vouch_pki_template t;
     char why[256] = "";
+    ext_ctx e = {0};
+    EVP_PKEY *epub = NULL;
     (void)state;
+
     assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        uint8_t sn[16];
-        X509 *c = NULL, *back = NULL;
-        unsigned char *der = NULL, *a = NULL, *b = NULL;
-        X509_REQ *csr = csr_make(kinds[k], "CN=dev-0002/O=Acme", "DNS:dev2.local");
-        assert_int_equal(vouch_pki_serial_random(sn), VOUCH_PKI_OK);
-        vouch_pki_issue_params p = params(&t, sn);
-        p.copy_spki = 1;
-        assert_int_equal(vouch_pki_issue(&p, csr, &c, why, sizeof why), VOUCH_PKI_OK);
-        int dl = i2d_X509(c, &der);
-        assert_true(dl > 0);
+    assert_int_equal(vouch_pki_key_generate(VOUCH_PKI_KEY_EC_P384, &e.key), VOUCH_PKI_OK);
+    {
+        unsigned char *der = NULL;
+        int len = i2d_PUBKEY(e.key, &der);
         const unsigned char *q = der;
-        back = d2i_X509(NULL, &q, dl);
-        assert_non_null(back);
-        assert_int_equal(chain_ok(back, NULL), 1);
-        int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(back), &a);
-        int lb = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b);
-        assert_true(la > 0 && la == lb);
-        assert_memory_equal(a, b, (size_t)la);
-        assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(back), X509_REQ_get0_pubkey(csr)), 1);
-        OPENSSL_free(a);
-        OPENSSL_free(b);
+        assert_true(len > 0);
+        epub = d2i_PUBKEY(NULL, &q, len);
+        assert_non_null(epub);
         OPENSSL_free(der);
-        X509_free(back);
-        X509_free(c);
-        X509_REQ_free(csr);
     }
+    for (size_t i = 0; i < sizeof ikeys / sizeof ikeys[0]; i++) {
+        vouch_pki_signer *s = NULL;
+        if (i == 0)
+            assert_int_equal(vouch_pki_signer_from_key(CA.iss_key, &s), VOUCH_PKI_OK);
+        else if (i == 3)
+            assert_int_equal(vouch_pki_signer_external(epub, ext_cb, &e, &s), VOUCH_PKI_OK);
+        else
+            assert_int_equal(vouch_pki_signer_from_key(ikeys[i], &s), VOUCH_PKI_OK);
+        X509 *iss = i == 0 ? CA.iss_cert : sub_ca(s, (uint8_t)(40 + i));
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            X509_REQ *csr = csr_make(kinds[k], "CN=dev-0002/O=Acme", "DNS:dev2.local");
+            for (int n = 0; n < 16; n++) {
+                uint8_t sn[16];
+                vouch_pki_der d = {NULL, 0}, r = {NULL, 0};
+                assert_int_equal(vouch_pki_serial_random(sn), VOUCH_PKI_OK);
+                vouch_pki_issue_params p = params(&t, sn);
+                p.issuer_cert = iss;
+                p.issuer_key = s;
+                p.not_after = NOW + 30 * DAY;
+                assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_OK);
+                X509 *x = der_checked(&d, iss, vouch_pki_signer_public(s), sig_nids[i], sn, NOW,
+                                      NOW + 30 * DAY, X509_REQ_get_subject_name(csr),
+                                      X509_REQ_get_X509_PUBKEY(csr));
+                if (i == 0 && n == 0)
+                    assert_int_equal(chain_ok(x, NULL), 1);
+                /* renewal: the old certificate's name and key, new serial and validity */
+                sn[15] ^= 0x01;
+                p.not_before = NOW + DAY;
+                p.not_after = NOW + 40 * DAY;
+                assert_int_equal(vouch_pki_renew_der(&p, x, &r, why, sizeof why), VOUCH_PKI_OK);
+                X509 *y = der_checked(&r, iss, vouch_pki_signer_public(s), sig_nids[i], sn,
+                                      NOW + DAY, NOW + 40 * DAY, X509_get_subject_name(x),
+                                      X509_get_X509_PUBKEY(x));
+                /* one changed TBS byte and the signature no longer holds */
+                d.der[d.len / 2] ^= 0x01;
+                {
+                    const unsigned char *q = d.der;
+                    X509 *z = d2i_X509(NULL, &q, (long)d.len);
+                    assert_true(z == NULL || X509_verify(z, vouch_pki_signer_public(s)) != 1);
+                    X509_free(z);
+                    ERR_clear_error();
+                }
+                X509_free(x);
+                X509_free(y);
+                vouch_pki_der_free(&d);
+                vouch_pki_der_free(&r);
+                assert_null(d.der);
+                assert_int_equal(d.len, 0);
+            }
+            X509_REQ_free(csr);
+        }
+        if (i != 0)
+            X509_free(iss);
+        vouch_pki_signer_free(s);
+    }
+    EVP_PKEY_free(epub);
+    EVP_PKEY_free(e.key);
+}
+
+/* What vouch_pki_issue_der and _renew_der refuse, with nothing returned. */
+static void test_issue_der_refusals(void **state)
+{
+    vouch_pki_template t;
+    char why[256] = "";
+    uint8_t sn[16];
+    vouch_pki_der d = {(unsigned char *)"x", 1};
+    ext_ctx e = {0};
+    vouch_pki_signer *s = NULL;
+    EVP_PKEY *epub = NULL;
+    X509 *good = NULL, *iss = NULL;
+    X509_REQ *csr = csr_make(P256, "CN=dev-0003", NULL);
+    (void)state;
+
+    assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+    assert_int_equal(vouch_pki_serial_random(sn), VOUCH_PKI_OK);
+    vouch_pki_issue_params p = params(&t, sn);
+    /* no CSR, no output */
+    assert_int_equal(vouch_pki_issue_der(&p, NULL, &d, why, sizeof why), VOUCH_PKI_E_ARG);
+    assert_null(d.der);
+    assert_int_equal(d.len, 0);
+    assert_int_equal(vouch_pki_issue_der(&p, csr, NULL, why, sizeof why), VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_renew_der(&p, NULL, &d, why, sizeof why), VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_renew_der(&p, NULL, NULL, why, sizeof why), VOUCH_PKI_E_ARG);
+    /* a bad serial (top bit set), validity beyond the template */
+    sn[0] |= 0x80;
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_E_ARG);
+    assert_null(d.der);
+    sn[0] &= 0x7F;
+    p.not_after = NOW + (t.validity_days + 1) * (time_t)DAY;
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_E_POLICY);
+    assert_null(d.der);
+    p.not_after = 0;
+    /* a CSR whose signature does not verify */
+    {
+        X509_REQ *bad = csr_make(P256, "CN=dev-0004", NULL);
+        const ASN1_BIT_STRING *sig;
+        X509_REQ_get0_signature(bad, &sig, NULL);
+        ((ASN1_BIT_STRING *)sig)->data[sig->length - 2] ^= 0x01;
+        bad = reparse(bad); /* through the parser vouchd uses */
+        assert_int_equal(vouch_pki_issue_der(&p, bad, &d, why, sizeof why),
+                         VOUCH_PKI_E_SIGNATURE);
+        assert_null(d.der);
+        X509_REQ_free(bad);
+    }
+    /* renewing a certificate another issuer signed */
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_OK);
+    {
+        const unsigned char *q = d.der;
+        good = d2i_X509(NULL, &q, (long)d.len);
+        assert_non_null(good);
+        vouch_pki_der_free(&d);
+    }
+    p.issuer_cert = CA.root_cert;
+    p.issuer_key = CA.root;
+    assert_int_equal(vouch_pki_renew_der(&p, good, &d, why, sizeof why), VOUCH_PKI_E_SIGNATURE);
+    assert_null(d.der);
+    /* an issuer key that is not the issuer certificate's */
+    p.issuer_cert = CA.iss_cert;
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_E_ARG);
+    assert_null(d.der);
+    /* an external signer that fails, returns garbage, or signs with another key */
+    assert_int_equal(vouch_pki_key_generate(VOUCH_PKI_KEY_EC_P256, &e.key), VOUCH_PKI_OK);
+    {
+        unsigned char *der = NULL;
+        int len = i2d_PUBKEY(e.key, &der);
+        const unsigned char *q = der;
+        epub = d2i_PUBKEY(NULL, &q, len);
+        assert_non_null(epub);
+        OPENSSL_free(der);
+    }
+    assert_int_equal(vouch_pki_signer_external(epub, ext_cb, &e, &s), VOUCH_PKI_OK);
+    iss = sub_ca(s, 50);
+    p.issuer_cert = iss;
+    p.issuer_key = s;
+    p.not_after = NOW + 30 * DAY; /* within the issuer's validity */
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_OK);
+    vouch_pki_der_free(&d);
+    e.fail = 1;
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_E_SIGNER);
+    assert_null(d.der);
+    assert_int_equal(vouch_pki_renew_der(&p, good, &d, why, sizeof why), VOUCH_PKI_E_SIGNATURE);
+    e.fail = 0;
+    e.garbage = 1;
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_E_SIGNER);
+    assert_null(d.der);
+    e.garbage = 0;
+    {
+        EVP_PKEY *other = NULL;
+        assert_int_equal(vouch_pki_key_generate(VOUCH_PKI_KEY_EC_P256, &other), VOUCH_PKI_OK);
+        EVP_PKEY_free(e.key);
+        e.key = other;
+    }
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_E_SIGNER);
+    assert_null(d.der);
+    vouch_pki_der_free(NULL);
+    X509_free(good);
+    X509_free(iss);
+    vouch_pki_signer_free(s);
+    EVP_PKEY_free(epub);
+    EVP_PKEY_free(e.key);
+    X509_REQ_free(csr);
 }
 
 static void test_issue(void **state)
@@ -1521,7 +1779,8 @@ int main(void)
         cmocka_unit_test(test_csr_signature_and_garbage),
         cmocka_unit_test(test_csr_fast_signature),
         cmocka_unit_test(test_issue),
-        cmocka_unit_test(test_issue_copy_spki),
+        cmocka_unit_test(test_issue_der),
+        cmocka_unit_test(test_issue_der_refusals),
         cmocka_unit_test(test_crl),
         cmocka_unit_test(test_crl_100k),
         cmocka_unit_test(test_ocsp),
