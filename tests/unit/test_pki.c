@@ -959,6 +959,17 @@ static int has_uri(X509 *c, int nid, const char *want)
 /* Bytes of an i2d_ function's encoding of x (malloc'd by OpenSSL). */
 #define ENC(fn, x, out) ((int)fn((x), (out)))
 
+/* x and y encode to the same bytes with the i2d function fn */
+#define SAME_ENC(fn, x, y)                                                                        \
+    do {                                                                                          \
+        unsigned char *a_ = NULL, *b_ = NULL;                                                     \
+        int la_ = fn((x), &a_), lb_ = fn((y), &b_);                                               \
+        assert_true(la_ > 0 && la_ == lb_);                                                       \
+        assert_memory_equal(a_, b_, (size_t)la_);                                                 \
+        OPENSSL_free(a_);                                                                         \
+        OPENSSL_free(b_);                                                                         \
+    } while (0)
+
 /* Everything a certificate from vouch_pki_issue_der / _renew_der must be,
  * checked from outside through OpenSSL's own decoder: one DER certificate
  * and nothing after it, canonical (re-encoding the parsed certificate and
@@ -1021,26 +1032,9 @@ static X509 *der_checked(const vouch_pki_der *d, X509 *issuer, EVP_PKEY *ipub, i
     assert_memory_equal(got, sn, 16);
     assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(x), nb), 0);
     assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), na), 0);
-    la = ENC(i2d_X509_NAME, X509_get_issuer_name(x), &a);
-    lb = ENC(i2d_X509_NAME, X509_get_subject_name(issuer), &b);
-    assert_true(la > 0 && la == lb);
-    assert_memory_equal(a, b, (size_t)la);
-    OPENSSL_free(a);
-    OPENSSL_free(b);
-    a = b = NULL;
-    la = ENC(i2d_X509_NAME, X509_get_subject_name(x), &a);
-    lb = ENC(i2d_X509_NAME, (X509_NAME *)subj, &b);
-    assert_true(la > 0 && la == lb);
-    assert_memory_equal(a, b, (size_t)la);
-    OPENSSL_free(a);
-    OPENSSL_free(b);
-    a = b = NULL;
-    la = ENC(i2d_X509_PUBKEY, X509_get_X509_PUBKEY(x), &a);
-    lb = ENC(i2d_X509_PUBKEY, (X509_PUBKEY *)spki, &b);
-    assert_true(la > 0 && la == lb);
-    assert_memory_equal(a, b, (size_t)la);
-    OPENSSL_free(a);
-    OPENSSL_free(b);
+    SAME_ENC(i2d_X509_NAME, X509_get_issuer_name(x), X509_get_subject_name(issuer));
+    SAME_ENC(i2d_X509_NAME, X509_get_subject_name(x), subj);
+    SAME_ENC(i2d_X509_PUBKEY, X509_get_X509_PUBKEY(x), spki);
     return x;
 }
 
