@@ -119,8 +119,27 @@ req "TRACE refused before routing" 501 -X TRACE "$U/healthz"
 head -c 100000 /dev/zero | tr '\0' a >big.body
 req "100 KB body" 413 -X POST "${AUTH[@]}" --data-binary @big.body "$U/v1/issuers"
 json_error payload_too_large
-head -c 2000000 /dev/zero | tr '\0' a >huge.body
-req "2 MB body refused by the transport limit" 413 -X POST "${AUTH[@]}" -H "Expect:" --data-binary @huge.body "$U/v1/issuers"
+# The transport limit (evhttp's max body size) refuses by the announced
+# length alone. No body is sent: a client still writing 2 MB when the
+# server answers and closes can get EPIPE or a reset before it reads the
+# 413 (curl did, now and then, under load).
+python3 - "$VD_PORT" >huge.out 2>&1 <<'PY' || true
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"POST /v1/issuers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          b"Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n")
+data = b""
+while True:
+    try:
+        b = s.recv(4096)
+    except OSError:
+        break
+    if not b:
+        break
+    data += b
+print(data.split(b"\r\n", 1)[0].decode("latin-1"))
+PY
+assert_grep "2 MB body refused by the transport limit (413)" '^HTTP/1\.1 413' huge.out
 req "64 KB of headers refused (transport: 400)" 400 -H "X-Big: $(head -c 65536 /dev/zero | tr '\0' a)" "$U/healthz"
 # raw garbage on the socket: a 400, and the server carries on
 python3 - "$VD_PORT" >raw.out 2>&1 <<'PY' || true
