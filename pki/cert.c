@@ -3,6 +3,8 @@
  * leaf issuance and renewal under a template. OpenSSL builds and encodes
  * every extension from its config-style strings; we only choose them.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1t.h>
@@ -312,24 +314,210 @@ static int add_aki(ext_stack **sk, X509 *issuer)
     return ok;
 }
 
-/* Every extension a leaf (or family CA) gets from its template, in the
- * order they appear in the certificate. */
-static int leaf_extensions(ext_stack **sk, const vouch_pki_issue_params *p,
-                           const X509_NAME *subject, const X509_PUBKEY *spki,
-                           const GENERAL_NAMES *san)
+/* One encoded Extension as an ASN1_ANY (a SEQUENCE kept as its bytes,
+ * written out as they are). NULL on error. */
+static ASN1_TYPE *ext_any(const X509_EXTENSION *e)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509_EXTENSION(e, &der);
+    ASN1_STRING *str = len > 0 ? ASN1_STRING_type_new(V_ASN1_SEQUENCE) : NULL;
+    ASN1_TYPE *t = str != NULL ? ASN1_TYPE_new() : NULL;
+    if (t == NULL) {
+        OPENSSL_free(der);
+        ASN1_STRING_free(str);
+        return NULL;
+    }
+    ASN1_STRING_set0(str, der, len);
+    ASN1_TYPE_set(t, V_ASN1_SEQUENCE, str);
+    return t;
+}
+
+/*
+ * The extensions that depend only on the template, the issuer and the URLs
+ * (basic constraints, key usage, EKU, AKI, CRL DP, AIA) are the same for
+ * every certificate a server issues under one template and issuer: they
+ * are built and encoded once and kept as DER in a small cache per thread,
+ * keyed by everything they are made from, so a changed template, URL or
+ * issuer certificate simply misses. Only SKI and SAN are made for each
+ * certificate. Freed when the thread exits (and by pki_ext_cache_free).
+ */
+#define EXT_CACHE 8
+#define EXT_FIXED 6 /* bc, ku, [eku], aki, crldp, aia */
+
+typedef struct {
+    int valid;
+    /* the key */
+    int ca, path_len;
+    uint32_t ku, eku;
+    unsigned char kid[EVP_MAX_MD_SIZE]; /* the issuer's SKI, for AKI */
+    int kid_len;
+    char *url, *issuer_name;
+    /* the value, in certificate order: ext[0 .. before_ski-1], then SKI,
+     * ext[before_ski] (AKI), then SAN, then the rest (CRL DP, AIA) */
+    ASN1_TYPE *ext[EXT_FIXED];
+    int n, before_ski;
+} ext_slot;
+
+typedef struct {
+    ext_slot slot[EXT_CACHE];
+    unsigned next;
+} ext_cache;
+
+static pthread_key_t ext_key;
+static pthread_once_t ext_once = PTHREAD_ONCE_INIT;
+static int ext_key_ok;
+
+static void ext_slot_clear(ext_slot *sl)
+{
+    for (int i = 0; i < sl->n; i++)
+        ASN1_TYPE_free(sl->ext[i]);
+    free(sl->url);
+    free(sl->issuer_name);
+    memset(sl, 0, sizeof *sl);
+}
+
+static void ext_cache_destroy(void *p)
+{
+    ext_cache *c = p;
+    for (int i = 0; c && i < EXT_CACHE; i++)
+        ext_slot_clear(&c->slot[i]);
+    free(c);
+}
+
+static void ext_cache_init(void)
+{
+    ext_key_ok = pthread_key_create(&ext_key, ext_cache_destroy) == 0;
+}
+
+void pki_ext_cache_free(void)
+{
+    pthread_once(&ext_once, ext_cache_init);
+    if (!ext_key_ok)
+        return;
+    ext_cache_destroy(pthread_getspecific(ext_key));
+    pthread_setspecific(ext_key, NULL);
+}
+
+/* The issuer's SKI (AKI's keyIdentifier); NULL without one ("always"). */
+static const ASN1_OCTET_STRING *issuer_kid(X509 *issuer)
+{
+    const ASN1_OCTET_STRING *kid = X509_get0_subject_key_id(issuer);
+    return kid != NULL && kid->length > 0 && kid->length <= EVP_MAX_MD_SIZE ? kid : NULL;
+}
+
+static int slot_matches(const ext_slot *sl, const vouch_pki_issue_params *p,
+                        const ASN1_OCTET_STRING *kid)
 {
     const vouch_pki_template *t = p->tpl;
+    return sl->valid && sl->ca == t->ca && sl->path_len == (t->ca ? t->path_len : -1) &&
+           sl->ku == t->key_usage && sl->eku == t->ext_key_usage &&
+           sl->kid_len == kid->length && memcmp(sl->kid, kid->data, (size_t)kid->length) == 0 &&
+           strcmp(sl->url, p->public_url) == 0 && strcmp(sl->issuer_name, p->issuer_name) == 0;
+}
 
-    if (!add_basic_constraints(sk, t->ca, t->ca ? t->path_len : -1) ||
-        !add_key_usage(sk, t->key_usage) || !add_ext_key_usage(sk, t->ext_key_usage) ||
-        !add_ski(sk, spki) || !add_aki(sk, p->issuer_cert))
+/* Builds the fixed extensions of (template, issuer, URLs) into sl. */
+static int slot_build(ext_slot *sl, const vouch_pki_issue_params *p, const ASN1_OCTET_STRING *kid)
+{
+    const vouch_pki_template *t = p->tpl;
+    ext_stack *sk = NULL;
+    int ok = 0;
+
+    memset(sl, 0, sizeof *sl);
+    sl->ca = t->ca;
+    sl->path_len = t->ca ? t->path_len : -1;
+    sl->ku = t->key_usage;
+    sl->eku = t->ext_key_usage;
+    memcpy(sl->kid, kid->data, (size_t)kid->length);
+    sl->kid_len = kid->length;
+    if ((sl->url = strdup(p->public_url)) == NULL ||
+        (sl->issuer_name = strdup(p->issuer_name)) == NULL ||
+        !add_basic_constraints(&sk, sl->ca, sl->path_len) || !add_key_usage(&sk, sl->ku) ||
+        !add_ext_key_usage(&sk, sl->eku))
+        goto out;
+    sl->before_ski = sk_X509_EXTENSION_num(sk);
+    if (!add_aki(&sk, p->issuer_cert) || !pki_add_urls(&sk, p->public_url, p->issuer_name) ||
+        sk_X509_EXTENSION_num(sk) != sl->before_ski + 3)
+        goto out;
+    for (int i = 0; i < sk_X509_EXTENSION_num(sk); i++) {
+        if ((sl->ext[i] = ext_any(sk_X509_EXTENSION_value(sk, i))) == NULL)
+            goto out;
+        sl->n = i + 1;
+    }
+    sl->valid = 1;
+    ok = 1;
+out:
+    sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free);
+    if (!ok)
+        ext_slot_clear(sl);
+    return ok;
+}
+
+/* The cached slot for p, built on a miss; NULL when the thread has no
+ * cache (the caller then builds into a slot of its own). */
+static const ext_slot *slot_cached(const vouch_pki_issue_params *p, const ASN1_OCTET_STRING *kid)
+{
+    ext_cache *c;
+    pthread_once(&ext_once, ext_cache_init);
+    if (!ext_key_ok)
+        return NULL;
+    if ((c = pthread_getspecific(ext_key)) == NULL) {
+        if ((c = calloc(1, sizeof *c)) == NULL)
+            return NULL;
+        if (pthread_setspecific(ext_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < EXT_CACHE; i++)
+        if (slot_matches(&c->slot[i], p, kid))
+            return &c->slot[i];
+    ext_slot *sl = &c->slot[c->next++ % EXT_CACHE];
+    ext_slot_clear(sl);
+    return slot_build(sl, p, kid) ? sl : NULL;
+}
+
+/* Every extension a leaf (or family CA) gets from its template, in the
+ * order they appear in the certificate, as encoded items into *out. The
+ * fixed ones are borrowed from the cache (or from *own_slot, which the
+ * caller clears); SKI and SAN are new, in own[0..1], which the caller
+ * frees. */
+static int leaf_extensions(STACK_OF(ASN1_TYPE) **out, ASN1_TYPE *own[2], ext_slot *own_slot,
+                           const vouch_pki_issue_params *p, const X509_NAME *subject,
+                           const X509_PUBKEY *spki, const GENERAL_NAMES *san)
+{
+    const ASN1_OCTET_STRING *kid = issuer_kid(p->issuer_cert);
+    const ext_slot *sl;
+    ext_stack *sk = NULL;
+    int ok = 0;
+
+    if (kid == NULL)
         return 0;
+    if ((sl = slot_cached(p, kid)) == NULL) {
+        if (!slot_build(own_slot, p, kid))
+            return 0;
+        sl = own_slot;
+    }
+    if (!add_ski(&sk, spki) || (own[0] = ext_any(sk_X509_EXTENSION_value(sk, 0))) == NULL)
+        goto out;
     /* RFC 5280 4.2.1.6: SAN is critical when the subject is empty */
     if (sk_GENERAL_NAME_num(san) > 0 &&
-        X509V3_add1_i2d(sk, NID_subject_alt_name, (void *)san, X509_NAME_entry_count(subject) == 0,
-                        X509V3_ADD_DEFAULT) != 1)
-        return 0;
-    return pki_add_urls(sk, p->public_url, p->issuer_name);
+        (X509V3_add1_i2d(&sk, NID_subject_alt_name, (void *)san,
+                         X509_NAME_entry_count(subject) == 0, X509V3_ADD_DEFAULT) != 1 ||
+         (own[1] = ext_any(sk_X509_EXTENSION_value(sk, 1))) == NULL))
+        goto out;
+    if ((*out = sk_ASN1_TYPE_new_reserve(NULL, sl->n + 2)) == NULL)
+        goto out;
+    for (int i = 0; i < sl->n; i++) {
+        if (i == sl->before_ski)
+            sk_ASN1_TYPE_push(*out, own[0]);
+        sk_ASN1_TYPE_push(*out, sl->ext[i]);
+        if (i == sl->before_ski && own[1] != NULL)
+            sk_ASN1_TYPE_push(*out, own[1]);
+    }
+    ok = sk_ASN1_TYPE_num(*out) == sl->n + 1 + (own[1] != NULL);
+out:
+    sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free);
+    return ok;
 }
 
 /* Parameter and validity checks shared by issue and renew; sets *na. */
@@ -391,7 +579,7 @@ typedef struct {
     tbs_validity *validity;
     X509_NAME *subject;
     X509_PUBKEY *spki;
-    STACK_OF(X509_EXTENSION) *exts;
+    STACK_OF(ASN1_TYPE) *exts; /* each an encoded Extension (leaf_extensions) */
 } tbs_cert;
 
 typedef struct {
@@ -413,7 +601,7 @@ ASN1_SEQUENCE(tbs_cert) = {
     ASN1_SIMPLE(tbs_cert, validity, tbs_validity),
     ASN1_SIMPLE(tbs_cert, subject, X509_NAME),
     ASN1_SIMPLE(tbs_cert, spki, X509_PUBKEY),
-    ASN1_EXP_SEQUENCE_OF_OPT(tbs_cert, exts, X509_EXTENSION, 3)
+    ASN1_EXP_SEQUENCE_OF_OPT(tbs_cert, exts, ASN1_ANY, 3)
 } static_ASN1_SEQUENCE_END(tbs_cert)
 
 ASN1_SEQUENCE(signed_cert) = {
@@ -439,6 +627,8 @@ static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
     ASN1_STRING *tbs_der = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
     ASN1_TYPE *tbs_any = ASN1_TYPE_new();
     ASN1_BIT_STRING *sig = ASN1_BIT_STRING_new();
+    ASN1_TYPE *own[2] = {NULL, NULL};
+    ext_slot own_slot = {0};
     unsigned char *enc = NULL;
     int len;
     vouch_pki_rc rc = VOUCH_PKI_E_NOMEM;
@@ -450,7 +640,7 @@ static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
     rc = VOUCH_PKI_E_CRYPTO;
     if (!pki_signer_algor(p->issuer_key, tbs.sig_alg))
         goto exit;
-    if (!leaf_extensions(&tbs.exts, p, subject, spki, san)) {
+    if (!leaf_extensions(&tbs.exts, own, &own_slot, p, subject, spki, san)) {
         pki_why(why, why_size, "cannot build the extensions");
         goto exit;
     }
@@ -479,7 +669,10 @@ exit:
     ASN1_INTEGER_free(tbs.version);
     ASN1_INTEGER_free(tbs.serial);
     X509_ALGOR_free(tbs.sig_alg);
-    sk_X509_EXTENSION_pop_free(tbs.exts, X509_EXTENSION_free);
+    sk_ASN1_TYPE_free(tbs.exts); /* borrowed items */
+    ASN1_TYPE_free(own[0]);
+    ASN1_TYPE_free(own[1]);
+    ext_slot_clear(&own_slot);
     ASN1_STRING_free(tbs_der);
     ASN1_TYPE_free(tbs_any);
     ASN1_BIT_STRING_free(sig);

@@ -28,6 +28,9 @@ int pki_name_ok(const char *name);
 /* Frees the calling thread's compiled-pattern cache (template.c); threads
  * free theirs when they exit. */
 void pki_pattern_cache_free(void);
+/* Frees the calling thread's cache of encoded fixed extensions (cert.c);
+ * threads free theirs when they exit. */
+void pki_ext_cache_free(void);
 /* One DER CertificationRequest, nothing after it (csr.c); NULL otherwise. */
 X509_REQ *pki_csr_d2i(const unsigned char *der, long len);
 /* The request's signature checked directly on a legacy EC key (csr.c):

@@ -5,7 +5,9 @@
  */
 #include "store/store_impl.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,51 +90,71 @@ void vouch_store_hex(const uint8_t *in, size_t len, char *out)
     out[2 * len] = 0;
 }
 
+/* SHA-256 fetched once: EVP_sha256() makes every digest look it up again
+ * (a provider fetch under a lock). */
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha_md;
+
+static void sha_fetch(void)
+{
+    sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static int sha256(const void *msg, size_t len, uint8_t out[32])
 {
     unsigned int olen = 0;
-    return EVP_Digest(msg, len, out, &olen, EVP_sha256(), NULL) == 1 && olen == 32 ? 0 : -1;
+    (void)pthread_once(&sha_once, sha_fetch);
+    return sha_md && EVP_Digest(msg, len, out, &olen, sha_md, NULL) == 1 && olen == 32 ? 0
+                                                                                      : -1;
 }
 
-static void put_be(EVP_MD_CTX *md, uint64_t v, int bytes, int *ok)
+static uint8_t *put_be(uint8_t *p, uint64_t v, int bytes)
 {
-    uint8_t b[8];
     for (int i = 0; i < bytes; i++)
-        b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-    *ok &= EVP_DigestUpdate(md, b, (size_t)bytes);
+        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+    return p + bytes;
 }
 
-static void put_str(EVP_MD_CTX *md, const char *str, int *ok)
+static uint8_t *put_str(uint8_t *p, const char *str, size_t len)
 {
-    size_t len = str ? strlen(str) : 0;
-    put_be(md, (uint64_t)len, 4, ok);
+    p = put_be(p, (uint64_t)len, 4);
     if (len)
-        *ok &= EVP_DigestUpdate(md, str, len);
+        memcpy(p, str, len);
+    return p + len;
 }
 
+/* The entry is laid out in one buffer and hashed in one call: tag (with
+ * its NUL), seq and time (8 bytes big-endian each), actor, action,
+ * subject and details (each a 4-byte big-endian length, then the bytes),
+ * then the previous hash. */
 int vouch_store_audit_hash(int64_t seq, int64_t time_, const char *actor, const char *action,
                            const char *subject, const char *details,
                            const uint8_t prev_hash[32], uint8_t out[32])
 {
     static const char tag[] = "vouch-audit-v1"; /* hashed with its NUL */
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int olen = 0;
-    int ok = md != NULL;
-    if (ok)
-        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    if (ok) {
-        ok &= EVP_DigestUpdate(md, tag, sizeof tag);
-        put_be(md, (uint64_t)seq, 8, &ok);
-        put_be(md, (uint64_t)time_, 8, &ok);
-        put_str(md, actor, &ok);
-        put_str(md, action, &ok);
-        put_str(md, subject, &ok);
-        put_str(md, details, &ok);
-        ok &= EVP_DigestUpdate(md, prev_hash, 32);
-        ok &= EVP_DigestFinal_ex(md, out, &olen);
+    const char *str[4] = {actor, action, subject, details};
+    size_t len[4], total = sizeof tag + 16 + 32;
+    for (int i = 0; i < 4; i++) {
+        len[i] = str[i] ? strlen(str[i]) : 0;
+        if (len[i] > UINT32_MAX)
+            return -1;
+        total += 4 + len[i];
     }
-    EVP_MD_CTX_free(md);
-    return ok && olen == 32 ? 0 : -1;
+    uint8_t stack[1024], *buf = total <= sizeof stack ? stack : malloc(total);
+    if (!buf)
+        return -1;
+    uint8_t *p = buf;
+    memcpy(p, tag, sizeof tag);
+    p += sizeof tag;
+    p = put_be(p, (uint64_t)seq, 8);
+    p = put_be(p, (uint64_t)time_, 8);
+    for (int i = 0; i < 4; i++)
+        p = put_str(p, str[i], len[i]);
+    memcpy(p, prev_hash, 32);
+    int rc = sha256(buf, total, out);
+    if (buf != stack)
+        free(buf);
+    return rc;
 }
 
 /* ---- argument checks ------------------------------------------------------- */

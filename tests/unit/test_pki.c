@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -1144,6 +1145,130 @@ static void test_issue_der(void **state)
 }
 
 /* What vouch_pki_issue_der and _renew_der refuse, with nothing returned. */
+/* The TBS of a certificate issued with p and csr (its signature differs
+ * from issuance to issuance; everything signed must not). */
+static int tbs_of(const vouch_pki_issue_params *p, X509_REQ *csr, unsigned char **tbs)
+{
+    vouch_pki_der d = {NULL, 0};
+    char why[256] = "";
+    if (vouch_pki_issue_der(p, csr, &d, why, sizeof why) != VOUCH_PKI_OK)
+        return -1;
+    const unsigned char *q = d.der;
+    X509 *x = d2i_X509(NULL, &q, (long)d.len);
+    int len = x ? i2d_re_X509_tbs(x, tbs) : -1;
+    X509_free(x);
+    vouch_pki_der_free(&d);
+    return len;
+}
+
+typedef struct {
+    const vouch_pki_issue_params *p;
+    X509_REQ *csr;
+    unsigned char *tbs;
+    int len;
+} tbs_job;
+
+static void *tbs_thread(void *arg)
+{
+    tbs_job *j = arg;
+    j->len = tbs_of(j->p, j->csr, &j->tbs);
+    return NULL;
+}
+
+/* The fixed extensions (basic constraints, KU, EKU, AKI, CRL DP, AIA) are
+ * encoded once per thread and template, issuer and URLs, then reused. A
+ * certificate from a warm cache must be the one a cold cache gives; more
+ * keys than the cache holds, in rotation, must each get their own URLs;
+ * and a template changed under the same name must take effect at once. */
+static void test_issue_ext_cache(void **state)
+{
+    (void)state;
+    vouch_pki_template t;
+    assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+    X509_REQ *csr = csr_make(P256, "CN=dev-0003/O=Acme", "DNS:dev3.local");
+    uint8_t sn[16];
+    serial_n(sn, 77);
+    vouch_pki_issue_params p = params(&t, sn);
+
+    /* warm (this thread, several times) against cold (a new thread each) */
+    unsigned char *warm = NULL;
+    int wl = tbs_of(&p, csr, &warm);
+    assert_true(wl > 0);
+    for (int i = 0; i < 3; i++) {
+        unsigned char *again = NULL;
+        assert_int_equal(tbs_of(&p, csr, &again), wl);
+        assert_memory_equal(again, warm, (size_t)wl);
+        OPENSSL_free(again);
+        tbs_job j = {&p, csr, NULL, 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, tbs_thread, &j), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(j.len, wl);
+        assert_memory_equal(j.tbs, warm, (size_t)wl);
+        OPENSSL_free(j.tbs);
+    }
+    OPENSSL_free(warm);
+
+    /* 12 issuer names and URLs (the cache holds 8), twice round */
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 12; k++) {
+            char name[16], url[64], crl[96], ocsp[96];
+            snprintf(name, sizeof name, "family-%d", k);
+            snprintf(url, sizeof url, "http://127.0.0.%d:%d", 1 + k % 3, 8000 + k);
+            snprintf(crl, sizeof crl, "%s/crl/%s.crl", url, name);
+            snprintf(ocsp, sizeof ocsp, "%s/ocsp", url);
+            vouch_pki_issue_params q = p;
+            q.issuer_name = name;
+            q.public_url = url;
+            X509 *x = NULL;
+            char why[256] = "";
+            assert_int_equal(vouch_pki_issue(&q, csr, &x, why, sizeof why), VOUCH_PKI_OK);
+            assert_true(has_uri(x, NID_crl_distribution_points, crl));
+            assert_true(has_uri(x, NID_info_access, ocsp));
+            assert_int_equal(X509_get_ext_by_NID(x, NID_crl_distribution_points, -1), 6);
+            X509_free(x);
+        }
+
+    /* the same template name with other usages: the next certificate has them */
+    vouch_pki_template t2 = t;
+    t2.key_usage = KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT;
+    t2.ext_key_usage = 1u << 0; /* serverAuth only */
+    for (int i = 0; i < 2; i++) {
+        vouch_pki_issue_params q = p;
+        q.tpl = i ? &t : &t2;
+        X509 *x = NULL;
+        char why[256] = "";
+        assert_int_equal(vouch_pki_issue(&q, csr, &x, why, sizeof why), VOUCH_PKI_OK);
+        X509_check_purpose(x, -1, 0);
+        assert_int_equal(X509_get_key_usage(x) & (KU_KEY_AGREEMENT | KU_DIGITAL_SIGNATURE),
+                         i ? (t.key_usage & (KU_KEY_AGREEMENT | KU_DIGITAL_SIGNATURE))
+                           : (KU_KEY_AGREEMENT | KU_DIGITAL_SIGNATURE));
+        assert_int_equal(X509_get_extended_key_usage(x) & (XKU_SSL_SERVER | XKU_SSL_CLIENT),
+                         i ? XKU_SSL_CLIENT : XKU_SSL_SERVER);
+        X509_free(x);
+    }
+    /* another issuer (another SKI) under the same name and URL: its AKI */
+    vouch_pki_signer *s = NULL;
+    assert_int_equal(vouch_pki_signer_from_key(P384, &s), VOUCH_PKI_OK);
+    X509 *iss2 = sub_ca(s, 91);
+    for (int i = 0; i < 2; i++) {
+        vouch_pki_issue_params q = p;
+        q.issuer_cert = i ? CA.iss_cert : iss2;
+        q.issuer_key = i ? CA.iss : s;
+        q.not_after = NOW + 30 * DAY;
+        X509 *x = NULL;
+        char why[256] = "";
+        assert_int_equal(vouch_pki_issue(&q, csr, &x, why, sizeof why), VOUCH_PKI_OK);
+        const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(x);
+        assert_non_null(aki);
+        assert_int_equal(ASN1_OCTET_STRING_cmp(aki, X509_get0_subject_key_id(q.issuer_cert)), 0);
+        X509_free(x);
+    }
+    X509_free(iss2);
+    vouch_pki_signer_free(s);
+    X509_REQ_free(csr);
+}
+
 static void test_issue_der_refusals(void **state)
 {
     vouch_pki_template t;
@@ -1775,6 +1900,7 @@ int main(void)
         cmocka_unit_test(test_issue),
         cmocka_unit_test(test_issue_der),
         cmocka_unit_test(test_issue_der_refusals),
+        cmocka_unit_test(test_issue_ext_cache),
         cmocka_unit_test(test_crl),
         cmocka_unit_test(test_crl_100k),
         cmocka_unit_test(test_ocsp),

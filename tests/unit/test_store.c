@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -1348,6 +1350,156 @@ static void test_group_cache(void **state)
     vouch_store_close(s);
 }
 
+/* A write that fails after its first change inside a group cannot be
+ * undone alone (no savepoint on the hot path): the rest of the group is
+ * refused, the commit rolls everything back and says why, and nothing of
+ * the group is stored. Forced here with an audit head moved back, so the
+ * audit entry of the insert collides with an existing one. */
+static void test_group_broken_write(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int64_t is = add_issuer(s, "ca");
+    add_cert(s, is, 1);
+    vouch_store_close(s);
+    raw_exec(path, "UPDATE audit_head SET seq = 0");
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    vouch_store_set_clock(s, test_clock, NULL);
+
+    vouch_store_cert c;
+    uint8_t der[80];
+    for (int grouped = 0; grouped < 2; grouped++) {
+        if (grouped)
+            assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+        make_cert(&c, is, 2, der, sizeof der);
+        vouch_store_rc rc = vouch_store_cert_insert(s, &c, "t", NULL, err, sizeof err);
+        assert_int_not_equal(rc, OK);
+        assert_non_null(strstr(err, "audit"));
+        if (grouped) {
+            /* the next write of the group is refused, naming the first failure */
+            make_cert(&c, is, 3, der, sizeof der);
+            assert_int_equal(vouch_store_cert_insert(s, &c, "t", NULL, err, sizeof err), rc);
+            assert_non_null(strstr(err, "earlier write"));
+            make_cert(&c, is, 1, der, sizeof der);
+            assert_int_equal(vouch_store_cert_revoke(s, is, c.serial, c.serial_len, 1, "t", err,
+                                                     sizeof err),
+                             rc);
+            assert_int_equal(vouch_store_commit(s, err, sizeof err), rc);
+            assert_non_null(strstr(err, "rolled back"));
+        }
+        /* nothing of it is stored: not the certificate, not its count */
+        vouch_store_cert got;
+        make_cert(&c, is, 2, der, sizeof der);
+        assert_int_equal(vouch_store_cert_get(s, is, c.serial, c.serial_len, &got, err,
+                                              sizeof err),
+                         VOUCH_STORE_E_UNKNOWN_CERT);
+        make_cert(&c, is, 1, der, sizeof der);
+        assert_int_equal(vouch_store_cert_get(s, is, c.serial, c.serial_len, &got, err,
+                                              sizeof err),
+                         OK);
+        assert_int_equal(got.status, VOUCH_CERT_ACTIVE);
+        vouch_store_cert_clear(&got);
+    }
+    vouch_store_close(s);
+    /* with the head repaired, the store takes writes again */
+    raw_exec(path, "UPDATE audit_head SET seq = (SELECT max(seq) FROM audit_log)");
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    add_cert(s, is, 2);
+    assert_int_equal(vouch_store_commit(s, err, sizeof err), OK);
+    vouch_store_close(s);
+}
+
+typedef struct details_ctx {
+    int n;
+    char *text[16];
+} details_ctx;
+
+static int collect_details(void *ctx, const vouch_store_audit_entry *e)
+{
+    details_ctx *d = ctx;
+    if (strncmp(e->action, "cert.", 5) == 0 && d->n < 16)
+        d->text[d->n++] = strdup(e->details);
+    return 0;
+}
+
+/* The details of cert.issue and cert.revoke are written without jansson
+ * when nothing needs escaping: byte for byte what json_dumps(COMPACT |
+ * SORT_KEYS) writes, in a group and outside one, and jansson's own output
+ * when something does need escaping. */
+static void test_audit_details_as_jansson(void **state)
+{
+    (void)state;
+    static char longid[1001];
+    memset(longid, 'x', sizeof longid - 1);
+    const char *devs[] = {"dev-0", NULL, "", "a\"b", "back\\slash", "tab\there", "caf\xc3\xa9",
+                          "~ !#$%&'()*+,-./:;<=>?@[]^_`{|}", longid};
+    const char *tmpls[] = {"device", NULL, "server", "x y", "device", "gate\"way", "device",
+                           "device", "device"};
+    const int reasons[] = {0, 1, 2, 3, 4, 5, 6, 9, 10};
+    const size_t nd = sizeof devs / sizeof devs[0];
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int64_t is = add_issuer(s, "ca");
+    for (size_t i = 0; i < nd; i++) {
+        int grouped = (int)(i & 1);
+        vouch_store_cert c;
+        uint8_t der[80];
+        make_cert(&c, is, 100 + (uint32_t)i, der, sizeof der);
+        c.device_id = (char *)devs[i];
+        c.template_name = (char *)tmpls[i];
+        c.not_after = i == 2 ? INT64_MAX : clock_now + 1000 + (int64_t)i;
+        c.renewed_from = i == 3 ? 1 : 0;
+        int64_t id = 0;
+        if (grouped)
+            assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+        assert_int_equal(vouch_store_cert_insert(s, &c, "t", &id, err, sizeof err), OK);
+        assert_int_equal(vouch_store_cert_revoke(s, is, c.serial, c.serial_len, reasons[i], "t",
+                                                 err, sizeof err),
+                         OK);
+        if (grouped)
+            assert_int_equal(vouch_store_commit(s, err, sizeof err), OK);
+        details_ctx d = {0};
+        int64_t after = 0;
+        vouch_store_audit_report rep;
+        assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+        after = rep.head_seq - 2;
+        assert_int_equal(vouch_store_audit_list(s, after, 0, collect_details, &d, err,
+                                                sizeof err),
+                         OK);
+        assert_int_equal(d.n, 2);
+        char hex[33], fp[65];
+        vouch_store_hex(c.serial, c.serial_len, hex);
+        uint8_t sha[32];
+        unsigned int olen = 0;
+        assert_int_equal(EVP_Digest(der, sizeof der, sha, &olen, EVP_sha256(), NULL), 1);
+        vouch_store_hex(sha, 32, fp);
+        json_t *j = json_pack("{s:I,s:I,s:s,s:s?,s:s?,s:I,s:s,s:I}", "id", (json_int_t)id,
+                              "issuer_id", (json_int_t)is, "serial", hex, "template",
+                              c.template_name, "device_id", c.device_id, "not_after",
+                              (json_int_t)c.not_after, "sha256", fp, "renewed_from",
+                              (json_int_t)c.renewed_from);
+        char *want = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        assert_non_null(want);
+        assert_string_equal(d.text[0], want);
+        free(want);
+        j = json_pack("{s:I,s:I,s:s,s:i}", "id", (json_int_t)id, "issuer_id", (json_int_t)is,
+                      "serial", hex, "reason", reasons[i]);
+        want = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        assert_non_null(want);
+        assert_string_equal(d.text[1], want);
+        free(want);
+        for (int k = 0; k < d.n; k++)
+            free(d.text[k]);
+    }
+    vouch_store_close(s);
+}
+
 /* ---- tokens ---------------------------------------------------------------------- */
 
 static int count_tokens(void *ctx, const vouch_store_token_info *t)
@@ -1641,6 +1793,8 @@ int main(void)
         cmocka_unit_test(test_search_pagination),
         cmocka_unit_test(test_query_plans_never_scan),
         cmocka_unit_test(test_group_cache),
+        cmocka_unit_test(test_group_broken_write),
+        cmocka_unit_test(test_audit_details_as_jansson),
         cmocka_unit_test(test_list_revoked),
         cmocka_unit_test(test_changes_since),
         cmocka_unit_test(test_counts),
