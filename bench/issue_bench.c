@@ -8,9 +8,9 @@
  * Makes a P-256 root and issuing CA and N distinct P-256 CSRs (PEM, like
  * vouchd receives them), then times over the N requests, R rounds, best
  * round reported:
- *   parse   vouch_pki_csr_parse (PEM -> X509_REQ)
- *   check   vouch_pki_check_csr, template device (signature + rules)
- *   issue   vouch_pki_issue_der (check + encode + sign), as vouchd
+ *   parse   vouch_pki_csr_read (PEM -> parsed request)
+ *   check   vouch_pki_csr_check, template device (signature + rules)
+ *   issue   vouch_pki_issue_csr_der (check + encode + sign), as vouchd
  *   encode  PEM of the DER
  * and, as the reference, EVP_DigestVerify and EVP_DigestSign of a 300-byte
  * message with P-256 keys made once. "crypto" = verify + sign: what an
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 
     char **pems = calloc((size_t)count, sizeof *pems);
     size_t *lens = calloc((size_t)count, sizeof *lens);
-    X509_REQ **reqs = calloc((size_t)count, sizeof *reqs);
+    vouch_pki_csr **reqs = calloc((size_t)count, sizeof *reqs);
     vouch_pki_der *certs = calloc((size_t)count, sizeof *certs);
     if (!pems || !lens || !reqs || !certs)
         die("malloc");
@@ -162,12 +162,12 @@ int main(int argc, char **argv)
         double t, d[6];
         t = now_us();
         for (long i = 0; i < count; i++)
-            if (vouch_pki_csr_parse((const uint8_t *)pems[i], lens[i], &reqs[i]) != VOUCH_PKI_OK)
+            if (vouch_pki_csr_read((const uint8_t *)pems[i], lens[i], &reqs[i]) != VOUCH_PKI_OK)
                 die("parse");
         d[0] = now_us() - t;
         t = now_us();
         for (long i = 0; i < count; i++)
-            if (vouch_pki_check_csr(&tpl, reqs[i], why, sizeof why) != VOUCH_PKI_OK)
+            if (vouch_pki_csr_check(&tpl, reqs[i], why, sizeof why) != VOUCH_PKI_OK)
                 die(why);
         d[1] = now_us() - t;
         t = now_us();
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
                                         .issuer_name = "default",
                                         .public_url = "http://127.0.0.1:8080",
                                         .serial = serial, .serial_len = sizeof serial};
-            if (vouch_pki_issue_der(&p, reqs[i], &certs[i], why, sizeof why) != VOUCH_PKI_OK)
+            if (vouch_pki_issue_csr_der(&p, reqs[i], &certs[i], why, sizeof why) != VOUCH_PKI_OK)
                 die(why);
         }
         d[2] = now_us() - t;
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
         }
         d[5] = now_us() - t;
         for (long i = 0; i < count; i++) {
-            X509_REQ_free(reqs[i]);
+            vouch_pki_csr_free(reqs[i]);
             vouch_pki_der_free(&certs[i]);
             reqs[i] = NULL;
         }

@@ -285,13 +285,11 @@ static int add_ext_key_usage(ext_stack **sk, uint32_t eku)
 
 /* SKI: SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 4.2.1.2 (1)),
  * what "hash" computes. */
-static int add_ski(ext_stack **sk, const X509_PUBKEY *spki)
+static int add_ski(ext_stack **sk, const unsigned char *pk, int pklen)
 {
-    const unsigned char *pk;
-    int pklen;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, (X509_PUBKEY *)spki) ||
+    if (pk == NULL || pklen <= 0 ||
         EVP_Digest(pk, (size_t)pklen, md, &mdlen, EVP_sha1(), NULL) != 1)
         return 0;
     ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
@@ -313,6 +311,15 @@ static int add_aki(ext_stack **sk, X509 *issuer)
     AUTHORITY_KEYID_free(akid);
     return ok;
 }
+
+/* The subject's key as it goes into a certificate: the
+ * SubjectPublicKeyInfo's DER and the subjectPublicKey bits (for SKI). */
+typedef struct {
+    unsigned char *der; /* OPENSSL_malloc'd */
+    int len;
+    const unsigned char *bits; /* borrowed */
+    int bits_len;
+} pki_spki;
 
 /* One encoded Extension as an ASN1_ANY (a SEQUENCE kept as its bytes,
  * written out as they are). NULL on error. */
@@ -483,7 +490,7 @@ static const ext_slot *slot_cached(const vouch_pki_issue_params *p, const ASN1_O
  * frees. */
 static int leaf_extensions(STACK_OF(ASN1_TYPE) **out, ASN1_TYPE *own[2], ext_slot *own_slot,
                            const vouch_pki_issue_params *p, const X509_NAME *subject,
-                           const X509_PUBKEY *spki, const GENERAL_NAMES *san)
+                           const pki_spki *spki, const GENERAL_NAMES *san)
 {
     const ASN1_OCTET_STRING *kid = issuer_kid(p->issuer_cert);
     const ext_slot *sl;
@@ -497,7 +504,7 @@ static int leaf_extensions(STACK_OF(ASN1_TYPE) **out, ASN1_TYPE *own[2], ext_slo
             return 0;
         sl = own_slot;
     }
-    if (!add_ski(&sk, spki) || (own[0] = ext_any(sk_X509_EXTENSION_value(sk, 0))) == NULL)
+    if (!add_ski(&sk, spki->bits, spki->bits_len) || (own[0] = ext_any(sk_X509_EXTENSION_value(sk, 0))) == NULL)
         goto out;
     /* RFC 5280 4.2.1.6: SAN is critical when the subject is empty */
     if (sk_GENERAL_NAME_num(san) > 0 &&
@@ -578,7 +585,7 @@ typedef struct {
     X509_NAME *issuer;
     tbs_validity *validity;
     X509_NAME *subject;
-    X509_PUBKEY *spki;
+    ASN1_TYPE *spki; /* V_ASN1_SEQUENCE: the SubjectPublicKeyInfo's DER */
     STACK_OF(ASN1_TYPE) *exts; /* each an encoded Extension (leaf_extensions) */
 } tbs_cert;
 
@@ -600,7 +607,7 @@ ASN1_SEQUENCE(tbs_cert) = {
     ASN1_SIMPLE(tbs_cert, issuer, X509_NAME),
     ASN1_SIMPLE(tbs_cert, validity, tbs_validity),
     ASN1_SIMPLE(tbs_cert, subject, X509_NAME),
-    ASN1_SIMPLE(tbs_cert, spki, X509_PUBKEY),
+    ASN1_SIMPLE(tbs_cert, spki, ASN1_ANY),
     ASN1_EXP_SEQUENCE_OF_OPT(tbs_cert, exts, ASN1_ANY, 3)
 } static_ASN1_SEQUENCE_END(tbs_cert)
 
@@ -612,7 +619,7 @@ ASN1_SEQUENCE(signed_cert) = {
 
 /* Builds and signs the certificate once every check has passed. */
 static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
-                                 const X509_NAME *subject, const X509_PUBKEY *spki,
+                                 const X509_NAME *subject, const pki_spki *spki,
                                  const GENERAL_NAMES *san, vouch_pki_der *out, char *why,
                                  size_t why_size)
 {
@@ -623,7 +630,8 @@ static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
                     .issuer = X509_get_subject_name(p->issuer_cert),
                     .validity = &val,
                     .subject = (X509_NAME *)subject,
-                    .spki = (X509_PUBKEY *)spki};
+                    .spki = ASN1_TYPE_new()};
+    ASN1_STRING *spki_der = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
     ASN1_STRING *tbs_der = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
     ASN1_TYPE *tbs_any = ASN1_TYPE_new();
     ASN1_BIT_STRING *sig = ASN1_BIT_STRING_new();
@@ -635,8 +643,12 @@ static vouch_pki_rc issue_common(const vouch_pki_issue_params *p, time_t na,
 
     if (val.not_before == NULL || val.not_after == NULL || tbs.version == NULL ||
         tbs.serial == NULL || tbs.sig_alg == NULL || tbs_der == NULL || tbs_any == NULL ||
-        sig == NULL || !ASN1_INTEGER_set(tbs.version, X509_VERSION_3))
+        sig == NULL || tbs.spki == NULL || spki_der == NULL ||
+        !ASN1_INTEGER_set(tbs.version, X509_VERSION_3) ||
+        !ASN1_STRING_set(spki_der, spki->der, spki->len))
         goto exit;
+    ASN1_TYPE_set(tbs.spki, V_ASN1_SEQUENCE, spki_der);
+    spki_der = NULL;
     rc = VOUCH_PKI_E_CRYPTO;
     if (!pki_signer_algor(p->issuer_key, tbs.sig_alg))
         goto exit;
@@ -666,6 +678,8 @@ exit:
     ERR_clear_error();
     ASN1_TIME_free(val.not_before);
     ASN1_TIME_free(val.not_after);
+    ASN1_TYPE_free(tbs.spki);
+    ASN1_STRING_free(spki_der);
     ASN1_INTEGER_free(tbs.version);
     ASN1_INTEGER_free(tbs.serial);
     X509_ALGOR_free(tbs.sig_alg);
@@ -704,10 +718,11 @@ void vouch_pki_der_free(vouch_pki_der *d)
     d->len = 0;
 }
 
-vouch_pki_rc vouch_pki_issue_der(const vouch_pki_issue_params *p, X509_REQ *csr,
-                                 vouch_pki_der *out, char *why, size_t why_size)
+vouch_pki_rc vouch_pki_issue_csr_der(const vouch_pki_issue_params *p, vouch_pki_csr *csr,
+                                     vouch_pki_der *out, char *why, size_t why_size)
 {
     GENERAL_NAMES *san = NULL;
+    pki_spki spki = {NULL, 0, NULL, 0};
     time_t na;
     vouch_pki_rc rc;
 
@@ -719,13 +734,34 @@ vouch_pki_rc vouch_pki_issue_der(const vouch_pki_issue_params *p, X509_REQ *csr,
     }
     rc = issue_params_ok(p, &na, why, why_size);
     if (rc == VOUCH_PKI_OK)
-        rc = vouch_pki_check_csr(p->tpl, csr, why, why_size);
+        rc = vouch_pki_csr_check(p->tpl, csr, why, why_size);
     if (rc == VOUCH_PKI_OK)
         rc = pki_csr_san(csr, &san, why, why_size);
+    if (rc == VOUCH_PKI_OK &&
+        (spki.len = pki_csr_spki(csr, &spki.der, &spki.bits, &spki.bits_len)) <= 0) {
+        pki_why(why, why_size, "CSR public key does not encode");
+        rc = VOUCH_PKI_E_PARSE;
+    }
     if (rc == VOUCH_PKI_OK)
-        rc = issue_common(p, na, X509_REQ_get_subject_name(csr), X509_REQ_get_X509_PUBKEY(csr), san,
-                          out, why, why_size);
+        rc = issue_common(p, na, vouch_pki_csr_subject(csr), &spki, san, out, why, why_size);
+    OPENSSL_free(spki.der);
     GENERAL_NAMES_free(san);
+    return rc;
+}
+
+vouch_pki_rc vouch_pki_issue_der(const vouch_pki_issue_params *p, X509_REQ *csr,
+                                 vouch_pki_der *out, char *why, size_t why_size)
+{
+    vouch_pki_csr *c = csr != NULL ? pki_csr_wrap(csr) : NULL;
+    vouch_pki_rc rc;
+
+    if (csr != NULL && c == NULL) {
+        if (out != NULL)
+            out->der = NULL, out->len = 0;
+        return VOUCH_PKI_E_NOMEM;
+    }
+    rc = vouch_pki_issue_csr_der(p, c, out, why, why_size);
+    vouch_pki_csr_free(c);
     return rc;
 }
 
@@ -782,9 +818,20 @@ vouch_pki_rc vouch_pki_renew_der(const vouch_pki_issue_params *p, X509 *old, vou
         return VOUCH_PKI_E_PARSE;
     }
     rc = pki_check_san(p->tpl, san, why, why_size);
-    if (rc == VOUCH_PKI_OK)
-        rc = issue_common(p, na, X509_get_subject_name(old), X509_get_X509_PUBKEY(old), san,
-                          out, why, why_size);
+    if (rc == VOUCH_PKI_OK) {
+        X509_PUBKEY *pk = X509_get_X509_PUBKEY(old);
+        pki_spki spki = {NULL, 0, NULL, 0};
+        if (pk == NULL || !X509_PUBKEY_get0_param(NULL, &spki.bits, &spki.bits_len, NULL, pk) ||
+            (spki.len = i2d_X509_PUBKEY(pk, &spki.der)) <= 0) {
+            ERR_clear_error();
+            pki_why(why, why_size, "certificate public key does not encode");
+            rc = VOUCH_PKI_E_PARSE;
+        } else {
+            rc = issue_common(p, na, X509_get_subject_name(old), &spki, san, out, why,
+                              why_size);
+        }
+        OPENSSL_free(spki.der);
+    }
     GENERAL_NAMES_free(san);
     return rc;
 }

@@ -5,22 +5,22 @@
  * OSSL_DECODER_CTX_new_for_pkey, which searches every provider's decoders
  * under a global lock on each call: 140 us of a 250 us CSR parse and
  * verification here, and worse with several threads (docs/perf.md). For
- * the keys devices use (EC P-256 and P-384) this file decodes the request
- * with OpenSSL's ASN.1 templates, declared below with the library's
- * macros, keeping the key as raw fields; imports the EC point through the
- * EC_KEY API (a legacy key, which X509_REQ_set_pubkey encodes without the
- * encoder framework); and rebuilds an X509_REQ from the parts. The rebuilt
- * request is used only if its CertificationRequestInfo encodes to exactly
- * the bytes received, so the signature check covers the same bytes; any
- * other request (RSA, Ed25519, non-DER encodings, anything unexpected)
- * takes the ordinary d2i_X509_REQ path. Either way the caller gets an
- * X509_REQ whose X509_REQ_get0_pubkey works.
+ * the keys devices use (EC P-256 and P-384, signed with ECDSA and SHA-2)
+ * vouch_pki_csr_read decodes the request with OpenSSL's ASN.1 templates,
+ * declared below with the library's macros, keeping the parts as decoded
+ * and the CertificationRequestInfo's bytes as received; imports the EC
+ * point through the EC_KEY API (a legacy key, checked on the curve and not
+ * the point at infinity); and verifies the signature with ECDSA_verify
+ * over exactly the received bytes. No X509_REQ is built. Any other request
+ * (RSA, Ed25519, another signature algorithm, anything unexpected) is
+ * decoded by d2i_X509_REQ and checked by X509_REQ_verify.
  *
  * EC_KEY is deprecated API, hence OPENSSL_SUPPRESS_DEPRECATED here.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1t.h>
@@ -119,57 +119,70 @@ static EVP_PKEY *ec_key(const raw_spki *spki)
     return pk;
 }
 
-/* The fast path; NULL when it does not apply (the caller falls back). */
-static X509_REQ *fast(const unsigned char *der, long len)
+/* ecdsa-with-SHA256/384/512 without parameters: its digest; else NULL */
+static const EVP_MD *ecdsa_md(const X509_ALGOR *alg)
+{
+    const ASN1_OBJECT *aobj;
+    const void *pval;
+    int ptype;
+    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+    if (ptype != V_ASN1_UNDEF)
+        return NULL;
+    switch (OBJ_obj2nid(aobj)) {
+    case NID_ecdsa_with_SHA256: return EVP_sha256();
+    case NID_ecdsa_with_SHA384: return EVP_sha384();
+    case NID_ecdsa_with_SHA512: return EVP_sha512();
+    default: return NULL;
+    }
+}
+
+int pki_ec_key_at_infinity(const EVP_PKEY *key)
+{
+    const EC_KEY *ec;
+    const EC_POINT *pt;
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC)
+        return 0;
+    /* a provider key gets a legacy copy here (held by the key) */
+    if ((ec = EVP_PKEY_get0_EC_KEY(key)) == NULL || (pt = EC_KEY_get0_public_key(ec)) == NULL) {
+        ERR_clear_error();
+        return 1;
+    }
+    return EC_POINT_is_at_infinity(EC_KEY_get0_group(ec), pt) == 1;
+}
+
+struct vouch_pki_csr {
+    X509_REQ *req; /* any other request, as d2i_X509_REQ decoded it */
+    int own_req;   /* 0 when it wraps a caller's request (pki_csr_wrap) */
+    raw_req *raw;  /* P-256/P-384: the parts, raw->info->enc the signed bytes */
+    EVP_PKEY *key; /* with raw: the legacy EC key */
+    const EVP_MD *md;
+};
+
+/* The fast path: 1 when it applies and c is filled, 0 otherwise. */
+static int fast(vouch_pki_csr *c, const unsigned char *der, long len)
 {
     const unsigned char *p = der;
     raw_req *r = (raw_req *)ASN1_item_d2i(NULL, &p, len, ASN1_ITEM_rptr(raw_req));
-    X509_REQ *req = NULL;
     EVP_PKEY *key = NULL;
-    ASN1_BIT_STRING *sig = NULL;
-    unsigned char *tbs = NULL;
-    int tl;
+    const EVP_MD *md = NULL;
 
-    if (r == NULL || p != der + len || r->info->enc.enc == NULL ||
-        ASN1_INTEGER_get(r->info->version) != 0 || (key = ec_key(r->info->spki)) == NULL)
-        goto fail;
-    if ((req = X509_REQ_new()) == NULL || !X509_REQ_set_version(req, 0) ||
-        !X509_REQ_set_subject_name(req, r->info->subject) || !X509_REQ_set_pubkey(req, key) ||
-        !X509_REQ_set1_signature_algo(req, r->sig_alg) ||
-        (sig = ASN1_STRING_dup(r->signature)) == NULL)
-        goto fail;
-    X509_REQ_set0_signature(req, sig);
-    sig = NULL;
-    for (int i = 0; i < sk_X509_ATTRIBUTE_num(r->info->attributes); i++)
-        if (!X509_REQ_add1_attr(req, sk_X509_ATTRIBUTE_value(r->info->attributes, i)))
-            goto fail;
-    /* the signature must cover what we rebuilt: the same bytes */
-    tl = i2d_re_X509_REQ_tbs(req, &tbs);
-    if (tl <= 0 || (long)tl != r->info->enc.len || memcmp(tbs, r->info->enc.enc, (size_t)tl) != 0)
-        goto fail;
-    OPENSSL_free(tbs);
-    EVP_PKEY_free(key);
-    ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(raw_req));
-    return req;
-fail:
-    ERR_clear_error();
-    OPENSSL_free(tbs);
-    ASN1_BIT_STRING_free(sig);
-    X509_REQ_free(req);
-    EVP_PKEY_free(key);
-    ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(raw_req));
-    return NULL;
+    if (r == NULL || p != der + len || r->info->enc.enc == NULL || r->info->enc.len <= 0 ||
+        ASN1_INTEGER_get(r->info->version) != 0 || (md = ecdsa_md(r->sig_alg)) == NULL ||
+        (key = ec_key(r->info->spki)) == NULL) {
+        ERR_clear_error();
+        ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(raw_req));
+        return 0;
+    }
+    c->raw = r;
+    c->key = key;
+    c->md = md;
+    return 1;
 }
 
-X509_REQ *pki_csr_d2i(const unsigned char *der, long len)
+static X509_REQ *slow(const unsigned char *der, long len)
 {
     const unsigned char *p = der;
-    X509_REQ *req;
-    if (der == NULL || len <= 0)
-        return NULL;
-    if ((req = fast(der, len)) != NULL)
-        return req;
-    req = d2i_X509_REQ(NULL, &p, len);
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, len);
     if (req != NULL && p != der + len) { /* trailing bytes */
         X509_REQ_free(req);
         req = NULL;
@@ -178,50 +191,136 @@ X509_REQ *pki_csr_d2i(const unsigned char *der, long len)
     return req;
 }
 
-/* The signature check of a request whose key is a legacy EC key (those the
- * fast path makes), with ECDSA_verify on that key. X509_REQ_verify would
- * first export the key into a provider key, building its group again from
- * parameters: a third of the check. Returns 1 valid, 0 invalid, -1 not
- * applicable (other key or signature algorithm, or algorithm parameters
- * present): the caller then uses X509_REQ_verify, so the answer for any
- * request is the one OpenSSL's own check would give. */
-int pki_csr_verify_ec(X509_REQ *req, EVP_PKEY *key)
+vouch_pki_csr *pki_csr_from_der(const unsigned char *der, long len)
 {
-    const ASN1_BIT_STRING *sig;
-    const X509_ALGOR *alg;
-    const ASN1_OBJECT *aobj;
-    const void *pval;
-    const EVP_MD *md;
-    const EC_KEY *ec;
-    unsigned char *tbs = NULL, dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    int ptype, tl, r;
+    vouch_pki_csr *c;
+    if (der == NULL || len <= 0 || (c = calloc(1, sizeof *c)) == NULL)
+        return NULL;
+    if (fast(c, der, len))
+        return c;
+    if ((c->req = slow(der, len)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->own_req = 1;
+    return c;
+}
 
-    if (EVP_PKEY_get0_provider(key) != NULL || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
-        (ec = EVP_PKEY_get0_EC_KEY(key)) == NULL)
-        return -1;
-    X509_REQ_get0_signature(req, &sig, &alg);
-    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-    if (ptype != V_ASN1_UNDEF)
-        return -1;
-    switch (OBJ_obj2nid(aobj)) {
-    case NID_ecdsa_with_SHA256: md = EVP_sha256(); break;
-    case NID_ecdsa_with_SHA384: md = EVP_sha384(); break;
-    case NID_ecdsa_with_SHA512: md = EVP_sha512(); break;
-    default: return -1;
+X509_REQ *pki_csr_d2i(const unsigned char *der, long len)
+{
+    if (der == NULL || len <= 0)
+        return NULL;
+    return slow(der, len);
+}
+
+vouch_pki_csr *pki_csr_wrap(X509_REQ *req)
+{
+    vouch_pki_csr *c = calloc(1, sizeof *c);
+    if (c != NULL)
+        c->req = req;
+    return c;
+}
+
+void vouch_pki_csr_free(vouch_pki_csr *c)
+{
+    if (c == NULL)
+        return;
+    if (c->own_req)
+        X509_REQ_free(c->req);
+    ASN1_item_free((ASN1_VALUE *)c->raw, ASN1_ITEM_rptr(raw_req));
+    EVP_PKEY_free(c->key);
+    free(c);
+}
+
+const X509_NAME *vouch_pki_csr_subject(const vouch_pki_csr *c)
+{
+    if (c == NULL)
+        return NULL;
+    return c->raw ? c->raw->info->subject : X509_REQ_get_subject_name(c->req);
+}
+
+EVP_PKEY *pki_csr_key(vouch_pki_csr *c)
+{
+    return c->raw ? c->key : X509_REQ_get0_pubkey(c->req);
+}
+
+int pki_csr_verify(vouch_pki_csr *c)
+{
+    const ASN1_BIT_STRING *sig = c->raw ? c->raw->signature : NULL;
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    const EC_KEY *ec;
+    int r;
+
+    if (c->raw == NULL) {
+        EVP_PKEY *key = X509_REQ_get0_pubkey(c->req);
+        r = key != NULL && X509_REQ_verify(c->req, key) == 1;
+        ERR_clear_error();
+        return r;
     }
     /* a BIT STRING with unused bits is no DER signature */
     if ((sig->flags & ASN1_STRING_FLAG_BITS_LEFT) && (sig->flags & 0x07))
         return 0;
-    if ((tl = i2d_re_X509_REQ_tbs(req, &tbs)) <= 0)
-        return -1;
-    r = EVP_Digest(tbs, (size_t)tl, dgst, &dlen, md, NULL);
-    OPENSSL_free(tbs);
-    if (r != 1)
-        return -1;
+    if ((ec = EVP_PKEY_get0_EC_KEY(c->key)) == NULL ||
+        EVP_Digest(c->raw->info->enc.enc, (size_t)c->raw->info->enc.len, dgst, &dlen, c->md,
+                   NULL) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
     /* ECDSA_verify accepts only the DER encoding of the signature */
     r = ECDSA_verify(0, dgst, (int)dlen, sig->data, sig->length, (EC_KEY *)ec);
     OPENSSL_cleanse(dgst, sizeof dgst);
     ERR_clear_error();
-    return r == 1 ? 1 : 0;
+    return r == 1;
+}
+
+STACK_OF(X509_EXTENSION) *pki_csr_exts(vouch_pki_csr *c, int *bad)
+{
+    static const int nids[] = {NID_ext_req, NID_ms_ext_req};
+    STACK_OF(X509_EXTENSION) *exts = NULL;
+    X509_ATTRIBUTE *attr = NULL;
+
+    /* as X509_REQ_get_extensions: the first extensionRequest attribute
+     * (PKCS#9's, else Microsoft's); here it must hold exactly one value,
+     * a SEQUENCE OF Extension that decodes */
+    *bad = 0;
+    for (size_t i = 0; attr == NULL && i < sizeof nids / sizeof nids[0]; i++) {
+        int idx = c->raw ? X509at_get_attr_by_NID(c->raw->info->attributes, nids[i], -1)
+                         : X509_REQ_get_attr_by_NID(c->req, nids[i], -1);
+        if (idx >= 0)
+            attr = c->raw ? X509at_get_attr(c->raw->info->attributes, idx)
+                          : X509_REQ_get_attr(c->req, idx);
+    }
+    if (attr == NULL)
+        return NULL;
+    ASN1_TYPE *v = X509_ATTRIBUTE_get0_type(attr, 0);
+    if (X509_ATTRIBUTE_count(attr) != 1 || v == NULL || v->type != V_ASN1_SEQUENCE ||
+        (exts = ASN1_item_unpack(v->value.sequence, ASN1_ITEM_rptr(X509_EXTENSIONS))) == NULL)
+        *bad = 1;
+    ERR_clear_error();
+    return exts;
+}
+
+int pki_csr_spki(vouch_pki_csr *c, unsigned char **der, const unsigned char **bits,
+                 int *bits_len)
+{
+    int len;
+    *der = NULL;
+    if (c->raw != NULL) {
+        len = ASN1_item_i2d((ASN1_VALUE *)c->raw->info->spki, der, ASN1_ITEM_rptr(raw_spki));
+        *bits = c->raw->info->spki->key->data;
+        *bits_len = c->raw->info->spki->key->length;
+    } else {
+        X509_PUBKEY *pub = X509_REQ_get_X509_PUBKEY(c->req);
+        len = pub != NULL && X509_PUBKEY_get0_param(NULL, bits, bits_len, NULL, pub)
+                  ? i2d_X509_PUBKEY(pub, der)
+                  : -1;
+    }
+    if (len <= 0) {
+        OPENSSL_free(*der);
+        *der = NULL;
+        ERR_clear_error();
+        return -1;
+    }
+    return len;
 }

@@ -31,11 +31,28 @@ void pki_pattern_cache_free(void);
 /* Frees the calling thread's cache of encoded fixed extensions (cert.c);
  * threads free theirs when they exit. */
 void pki_ext_cache_free(void);
-/* One DER CertificationRequest, nothing after it (csr.c); NULL otherwise. */
+/* ---- requests (csr.c) ---- */
+/* One DER CertificationRequest, nothing after it; NULL otherwise. */
+vouch_pki_csr *pki_csr_from_der(const unsigned char *der, long len);
+/* The same as an X509_REQ (d2i_X509_REQ, trailing bytes refused). */
 X509_REQ *pki_csr_d2i(const unsigned char *der, long len);
-/* The request's signature checked directly on a legacy EC key (csr.c):
- * 1 valid, 0 invalid, -1 not applicable (use X509_REQ_verify). */
-int pki_csr_verify_ec(X509_REQ *req, EVP_PKEY *key);
+/* A view of a caller's request, which stays the caller's; free the view
+ * with vouch_pki_csr_free. NULL when out of memory. */
+vouch_pki_csr *pki_csr_wrap(X509_REQ *req);
+/* 1 when key is an EC key whose point is the point at infinity (or has
+ * none): a key every signature "verifies" under, never certified. */
+int pki_ec_key_at_infinity(const EVP_PKEY *key);
+/* The request's public key (owned by c); NULL when it does not decode. */
+EVP_PKEY *pki_csr_key(vouch_pki_csr *c);
+/* 1 when the request's signature verifies under its own key. */
+int pki_csr_verify(vouch_pki_csr *c);
+/* The requested extensions (caller frees), NULL if none; *bad = 1 when
+ * the extensionRequest attribute does not decode. */
+STACK_OF(X509_EXTENSION) *pki_csr_exts(vouch_pki_csr *c, int *bad);
+/* The SubjectPublicKeyInfo as DER into *der (OPENSSL_free), and the
+ * subjectPublicKey bits (borrowed); the DER length, or -1. */
+int pki_csr_spki(vouch_pki_csr *c, unsigned char **der, const unsigned char **bits,
+                 int *bits_len);
 /* 1 if url is http(s)://... of sane length without spaces or control chars. */
 int pki_url_ok(const char *url);
 
@@ -57,6 +74,6 @@ vouch_pki_rc pki_check_san(const vouch_pki_template *t, const GENERAL_NAMES *gen
                            size_t why_size);
 /* The SAN requested in the CSR (NULL if none) into *out. E_POLICY if the
  * request has more than one SAN extension or one that does not decode. */
-vouch_pki_rc pki_csr_san(X509_REQ *csr, GENERAL_NAMES **out, char *why, size_t why_size);
+vouch_pki_rc pki_csr_san(vouch_pki_csr *csr, GENERAL_NAMES **out, char *why, size_t why_size);
 
 #endif

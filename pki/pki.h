@@ -356,6 +356,25 @@ VOUCH_PKI_WUR vouch_pki_rc vouch_pki_check_csr(const vouch_pki_template *t, X509
                                                char *why, size_t why_size);
 
 /*
+ * A parsed request, the form servers use. vouch_pki_csr_read takes what
+ * vouch_pki_csr_parse takes; for EC P-256 and P-384 requests signed with
+ * ECDSA and SHA-2 it keeps the decoded parts and the signed bytes as
+ * received (no X509_REQ, no provider decoders), any other request is
+ * decoded by OpenSSL as an X509_REQ. vouch_pki_csr_check is
+ * vouch_pki_check_csr on it (the signature is verified over the bytes as
+ * received), vouch_pki_issue_csr_der is vouch_pki_issue_der. Free with
+ * vouch_pki_csr_free (NULL is fine).
+ */
+typedef struct vouch_pki_csr vouch_pki_csr;
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_csr_read(const uint8_t *data, size_t len,
+                                              vouch_pki_csr **out);
+void vouch_pki_csr_free(vouch_pki_csr *c);
+/* The requested subject (owned by c); NULL for NULL. */
+const X509_NAME *vouch_pki_csr_subject(const vouch_pki_csr *c);
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_csr_check(const vouch_pki_template *t, vouch_pki_csr *c,
+                                               char *why, size_t why_size);
+
+/*
  * A PKCS#10 request signed by `signer` (its public key goes in, so the
  * request proves possession; with an external signer the private key stays
  * in the SE). subject in OpenSSL's -subj form, "/O=Example/CN=dev-0001"
@@ -407,11 +426,16 @@ void vouch_pki_der_free(vouch_pki_der *d);
 /*
  * vouch_pki_issue with the certificate as DER, for servers that store and
  * send the encoding: no X509 object is built (vouch_pki_issue is this plus
- * d2i_X509). The SubjectPublicKeyInfo and the subject name are the CSR's,
- * byte for byte. Free out with vouch_pki_der_free.
+ * d2i_X509). The subject name is the CSR's byte for byte; the
+ * SubjectPublicKeyInfo is encoded from the CSR's decoded key (the same
+ * bytes for a DER request). Free out with vouch_pki_der_free.
  */
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_issue_der(const vouch_pki_issue_params *p, X509_REQ *csr,
                                                vouch_pki_der *out, char *why, size_t why_size);
+/* vouch_pki_issue_der for a request read by vouch_pki_csr_read. */
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_issue_csr_der(const vouch_pki_issue_params *p,
+                                                   vouch_pki_csr *csr, vouch_pki_der *out,
+                                                   char *why, size_t why_size);
 
 /*
  * Renewal: same public key, subject and SAN as `old`, a new serial and

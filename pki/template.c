@@ -593,37 +593,87 @@ vouch_pki_rc vouch_pki_template_to_json(const vouch_pki_template *t, char **json
 
 /* ---- CSR ----------------------------------------------------------------------------- */
 
-vouch_pki_rc vouch_pki_csr_parse(const uint8_t *data, size_t len, X509_REQ **out)
+/* The DER of a PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST", no
+ * headers) or DER request into *der (OPENSSL_free when *pem); 1 ok. */
+static int csr_der(const uint8_t *data, size_t len, const unsigned char **der, long *dlen,
+                   unsigned char **pem)
 {
     static const char tag[] = "-----BEGIN ";
-    BIO *b;
-
-    if (out != NULL)
-        *out = NULL;
-    if (data == NULL || out == NULL || len == 0 || len > CSR_MAX)
-        return VOUCH_PKI_E_ARG;
-    if (memmem(data, len, tag, sizeof tag - 1) != NULL) {
-        /* PEM: the block's DER must be one request and nothing more */
-        char *name = NULL, *header = NULL;
-        unsigned char *der = NULL;
-        long dlen = 0;
-        b = BIO_new_mem_buf(data, (int)len);
-        if (b == NULL)
-            return VOUCH_PKI_E_NOMEM;
-        if (PEM_read_bio(b, &name, &header, &der, &dlen) == 1 &&
-            (strcmp(name, PEM_STRING_X509_REQ) == 0 || strcmp(name, PEM_STRING_X509_REQ_OLD) == 0) &&
-            header[0] == '\0' && dlen > 0) {
-            *out = pki_csr_d2i(der, dlen); /* also refuses trailing bytes */
-        }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_free(der);
-        BIO_free(b);
-    } else {
-        *out = pki_csr_d2i(data, (long)len);
+    *pem = NULL;
+    if (data == NULL || len == 0 || len > CSR_MAX)
+        return 0;
+    if (memmem(data, len, tag, sizeof tag - 1) == NULL) {
+        *der = data;
+        *dlen = (long)len;
+        return 1;
     }
+    /* PEM: the block's DER must be one request and nothing more */
+    char *name = NULL, *header = NULL;
+    int ok = 0;
+    BIO *b = BIO_new_mem_buf(data, (int)len);
+    if (b != NULL && PEM_read_bio(b, &name, &header, pem, dlen) == 1 &&
+        (strcmp(name, PEM_STRING_X509_REQ) == 0 || strcmp(name, PEM_STRING_X509_REQ_OLD) == 0) &&
+        header[0] == '\0' && *dlen > 0)
+        ok = 1;
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    BIO_free(b);
     ERR_clear_error();
+    if (!ok) {
+        OPENSSL_free(*pem);
+        *pem = NULL;
+        return 0;
+    }
+    *der = *pem;
+    return 1;
+}
+
+/* data (PEM or DER) decoded by decode into *out: one request, nothing after
+ * its DER */
+static vouch_pki_rc csr_decode(const uint8_t *data, size_t len, void **out,
+                               void *(*decode)(const unsigned char *, long))
+{
+    const unsigned char *der;
+    unsigned char *pem;
+    long dlen;
+
+    if (out == NULL)
+        return VOUCH_PKI_E_ARG;
+    *out = NULL;
+    if (data == NULL || len == 0 || len > CSR_MAX)
+        return VOUCH_PKI_E_ARG;
+    if (csr_der(data, len, &der, &dlen, &pem))
+        *out = decode(der, dlen); /* also refuses trailing bytes */
+    OPENSSL_free(pem);
     return *out != NULL ? VOUCH_PKI_OK : VOUCH_PKI_E_PARSE;
+}
+
+static void *decode_req(const unsigned char *der, long len)
+{
+    return pki_csr_d2i(der, len);
+}
+
+static void *decode_csr(const unsigned char *der, long len)
+{
+    return pki_csr_from_der(der, len);
+}
+
+vouch_pki_rc vouch_pki_csr_parse(const uint8_t *data, size_t len, X509_REQ **out)
+{
+    void *v = NULL;
+    vouch_pki_rc rc = csr_decode(data, len, out != NULL ? &v : NULL, decode_req);
+    if (out != NULL)
+        *out = v;
+    return rc;
+}
+
+vouch_pki_rc vouch_pki_csr_read(const uint8_t *data, size_t len, vouch_pki_csr **out)
+{
+    void *v = NULL;
+    vouch_pki_rc rc = csr_decode(data, len, out != NULL ? &v : NULL, decode_csr);
+    if (out != NULL)
+        *out = v;
+    return rc;
 }
 
 /* Key type and size against the template. */
@@ -643,6 +693,10 @@ static vouch_pki_rc check_key(const vouch_pki_template *t, const EVP_PKEY *key, 
     else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA &&
              (uint32_t)EVP_PKEY_get_bits(key) >= t->rsa_min_bits)
         bit = VOUCH_PKI_KT_RSA;
+    if (bit != 0 && pki_ec_key_at_infinity(key)) {
+        pki_why(why, why_size, "key is the point at infinity, not a public key");
+        return VOUCH_PKI_E_POLICY;
+    }
     if (bit != 0 && (t->key_types & bit))
         return VOUCH_PKI_OK;
     mask_list(kt_names, t->key_types & ~VOUCH_PKI_KT_RSA, list, sizeof list);
@@ -853,12 +907,18 @@ vouch_pki_rc pki_check_san(const vouch_pki_template *t, const GENERAL_NAMES *gen
     return VOUCH_PKI_OK;
 }
 
-vouch_pki_rc pki_csr_san(X509_REQ *csr, GENERAL_NAMES **out, char *why, size_t why_size)
+vouch_pki_rc pki_csr_san(vouch_pki_csr *csr, GENERAL_NAMES **out, char *why, size_t why_size)
 {
-    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+    int bad = 0;
+    STACK_OF(X509_EXTENSION) *exts = pki_csr_exts(csr, &bad);
     int idx, crit = 0;
 
     *out = NULL;
+    if (bad) {
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        pki_why(why, why_size, "CSR extension request does not decode");
+        return VOUCH_PKI_E_POLICY;
+    }
     if (exts == NULL)
         return VOUCH_PKI_OK;
     idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);
@@ -889,7 +949,7 @@ vouch_pki_rc pki_check_key_subject(const vouch_pki_template *t, const EVP_PKEY *
     return check_subject(t, name, why, why_size);
 }
 
-vouch_pki_rc vouch_pki_check_csr(const vouch_pki_template *t, X509_REQ *csr, char *why,
+vouch_pki_rc vouch_pki_csr_check(const vouch_pki_template *t, vouch_pki_csr *csr, char *why,
                                  size_t why_size)
 {
     EVP_PKEY *key;
@@ -903,7 +963,7 @@ vouch_pki_rc vouch_pki_check_csr(const vouch_pki_template *t, X509_REQ *csr, cha
     rc = vouch_pki_template_validate(t, why, why_size);
     if (rc != VOUCH_PKI_OK)
         return rc;
-    key = X509_REQ_get0_pubkey(csr);
+    key = pki_csr_key(csr);
     if (key == NULL) {
         ERR_clear_error();
         pki_why(why, why_size, "CSR public key does not decode");
@@ -911,20 +971,28 @@ vouch_pki_rc vouch_pki_check_csr(const vouch_pki_template *t, X509_REQ *csr, cha
     }
     /* proof of possession comes before any policy: an unsigned request is
      * not worth judging */
-    int ok = pki_csr_verify_ec(csr, key);
-    if (ok < 0)
-        ok = X509_REQ_verify(csr, key) == 1;
-    if (ok != 1) {
+    if (pki_csr_verify(csr) != 1) {
         ERR_clear_error();
         pki_why(why, why_size, "CSR signature does not verify");
         return VOUCH_PKI_E_SIGNATURE;
     }
-    rc = pki_check_key_subject(t, key, X509_REQ_get_subject_name(csr), why, why_size);
+    rc = pki_check_key_subject(t, key, vouch_pki_csr_subject(csr), why, why_size);
     if (rc != VOUCH_PKI_OK)
         return rc;
     rc = pki_csr_san(csr, &san, why, why_size);
     if (rc == VOUCH_PKI_OK)
         rc = pki_check_san(t, san, why, why_size);
     GENERAL_NAMES_free(san);
+    return rc;
+}
+
+vouch_pki_rc vouch_pki_check_csr(const vouch_pki_template *t, X509_REQ *csr, char *why,
+                                 size_t why_size)
+{
+    vouch_pki_csr *c = csr != NULL ? pki_csr_wrap(csr) : NULL;
+    if (csr != NULL && c == NULL)
+        return VOUCH_PKI_E_NOMEM;
+    vouch_pki_rc rc = vouch_pki_csr_check(t, c, why, why_size);
+    vouch_pki_csr_free(c);
     return rc;
 }

@@ -366,7 +366,7 @@ static issue_ctx *issue_ctx_new(struct evhttp_request *req, vouchd_issuer *iss,
  * submit it. */
 static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
                              const vouchd_caller *caller, vouchd_issuer *iss,
-                             const vouch_pki_template *tpl, X509_REQ *csr, X509 *old,
+                             const vouch_pki_template *tpl, vouch_pki_csr *csr, X509 *old,
                              const vouch_store_cert *from)
 {
     char why[512] = "";
@@ -389,7 +389,7 @@ static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
     /* validity() set both ends: they are the certificate's */
     x->not_before = p.not_before;
     x->not_after = p.not_after;
-    vouch_pki_rc prc = csr ? vouch_pki_issue_der(&p, csr, &x->cert, why, sizeof why)
+    vouch_pki_rc prc = csr ? vouch_pki_issue_csr_der(&p, csr, &x->cert, why, sizeof why)
                            : vouch_pki_renew_der(&p, old, &x->cert, why, sizeof why);
     ERR_clear_error();
     if (prc != VOUCH_PKI_OK) {
@@ -399,7 +399,7 @@ static void issue_and_submit(struct evhttp_request *req, vouchd_worker *w,
     }
     if (from)
         serial_hex(from->serial, from->serial_len, x->renewed_from);
-    issue_submit(w, caller, x, csr ? X509_REQ_get_subject_name(csr) : X509_get_subject_name(old),
+    issue_submit(w, caller, x, csr ? vouch_pki_csr_subject(csr) : X509_get_subject_name(old),
                  serial, sizeof serial, now, from ? from->id : 0);
 }
 
@@ -416,10 +416,10 @@ static const char *csr_member(struct evhttp_request *req, json_t *j)
 }
 
 /* The parsed request; NULL with a 400 bad_csr sent. */
-static X509_REQ *csr_parse(struct evhttp_request *req, const char *pem)
+static vouch_pki_csr *csr_parse(struct evhttp_request *req, const char *pem)
 {
-    X509_REQ *csr = NULL;
-    if (vouch_pki_csr_parse((const uint8_t *)pem, strlen(pem), &csr) != VOUCH_PKI_OK) {
+    vouch_pki_csr *csr = NULL;
+    if (vouch_pki_csr_read((const uint8_t *)pem, strlen(pem), &csr) != VOUCH_PKI_OK) {
         ERR_clear_error();
         vouchd_send_error(req, 400, VOUCHD_E_BAD_CSR,
                           "member 'csr' is not a PEM PKCS#10 certificate request");
@@ -434,7 +434,7 @@ static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouc
     static const char expect[] = "{\"csr\", \"template\", \"issuer\"}";
     const char *csr_pem, *tpl_name, *iss_name = "default";
     vouch_pki_template tpl;
-    X509_REQ *csr = NULL;
+    vouch_pki_csr *csr = NULL;
     json_t *v, *j = body_object(req, 0, expect);
     if (!j || members_ok(req, j, allowed, "csr, template, issuer") != 0)
         goto out;
@@ -465,7 +465,7 @@ static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouc
     snprintf(tpl.name, sizeof tpl.name, "%s", tpl_name);
     issue_and_submit(req, w, caller, iss, &tpl, csr, NULL, NULL);
 out:
-    X509_REQ_free(csr);
+    vouch_pki_csr_free(csr);
     json_decref(j);
 }
 
@@ -709,7 +709,7 @@ static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouch
     vouch_store_cert c;
     vouch_pki_template tpl;
     X509 *old = NULL;
-    X509_REQ *csr = NULL;
+    vouch_pki_csr *csr = NULL;
     memset(&c, 0, sizeof c);
     json_t *j = body_object(req, !rekey, rekey ? "{\"csr\"}" : "(empty, or {})");
     if (!j || members_ok(req, j, rekey ? csr_only : none, rekey ? "csr" : "none") != 0)
@@ -744,7 +744,7 @@ static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouch
         const char *csr_pem = csr_member(req, j);
         if (!csr_pem || !(csr = csr_parse(req, csr_pem)))
             goto out;
-        if (!same_name(X509_REQ_get_subject_name(csr), X509_get_subject_name(old))) {
+        if (!same_name(vouch_pki_csr_subject(csr), X509_get_subject_name(old))) {
             vouchd_send_error(req, 422, VOUCHD_E_SUBJECT_MISMATCH,
                               "the CSR's subject differs from the certificate's (%.200s); a "
                               "rekey keeps the identity",
@@ -757,7 +757,7 @@ static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouch
     }
 out:
     ERR_clear_error();
-    X509_REQ_free(csr);
+    vouch_pki_csr_free(csr);
     X509_free(old);
     vouch_store_cert_clear(&c);
     json_decref(j);

@@ -21,6 +21,8 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
+#include <openssl/sha.h>
+#include <openssl/ec.h>
 
 #include "pki/pki.h"
 
@@ -149,12 +151,33 @@ static X509_REQ *csr_make(EVP_PKEY *key, const char *subject, const char *san)
     return r;
 }
 
+/* vouch_pki_csr_check on r's DER read by vouch_pki_csr_read (vouchd's
+ * form; for EC keys its own decoding, pki/csr.c); rc, and why into why */
+static vouch_pki_rc check_read(const vouch_pki_template *t, X509_REQ *r, char *why, size_t n)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509_REQ(r, &der);
+    vouch_pki_csr *c = NULL;
+    assert_true(len > 0);
+    assert_int_equal(vouch_pki_csr_read(der, (size_t)len, &c), VOUCH_PKI_OK);
+    vouch_pki_rc rc = vouch_pki_csr_check(t, c, why, n);
+    vouch_pki_csr_free(c);
+    OPENSSL_free(der);
+    return rc;
+}
+
+/* Checks r (freed) against a built-in template in both forms, the
+ * X509_REQ and vouch_pki_csr_read's: they must agree, word for word. */
 static vouch_pki_rc check(const char *tpl_name, X509_REQ *r, char *why, size_t n)
 {
     vouch_pki_template t;
-    vouch_pki_rc rc;
+    vouch_pki_rc rc, rc2;
+    char why2[256] = "";
     assert_int_equal(vouch_pki_template_builtin(tpl_name, &t), VOUCH_PKI_OK);
     rc = vouch_pki_check_csr(&t, r, why, n);
+    rc2 = check_read(&t, r, why2, sizeof why2);
+    if (rc != rc2 || (rc != VOUCH_PKI_OK && strcmp(why, why2) != 0))
+        fail_msg("X509_REQ form: rc %d \"%s\"; read form: rc %d \"%s\"", rc, why, rc2, why2);
     X509_REQ_free(r);
     return rc;
 }
@@ -812,6 +835,10 @@ static void same_verdict_at(X509_REQ *r, int want_ok, int line)
     if (ref_ok != want_ok || (rc == VOUCH_PKI_E_SIGNATURE) == ref_ok)
         fail_msg("line %d: openssl %d, want %d, check rc %d (%s)", line, ref_ok, want_ok, rc,
                  why);
+    /* and vouchd's form, which checks EC signatures over the bytes read */
+    rc = check_read(&t, r, why, sizeof why);
+    if ((rc == VOUCH_PKI_E_SIGNATURE) == ref_ok)
+        fail_msg("line %d: openssl %d, read form rc %d (%s)", line, ref_ok, rc, why);
     X509_REQ_free(ref);
     OPENSSL_free(der);
 }
@@ -931,6 +958,109 @@ static void test_csr_fast_signature(void **state)
         OPENSSL_free(der);
         X509_REQ_free(r);
     }
+}
+
+/* The read form refuses what the X509_REQ form refuses, and more: a key
+ * that is the point at infinity (every "signature" with s = 1 and r the x
+ * of e*G verifies under it) is never certified, in either form. */
+static void test_csr_read_refusals(void **state)
+{
+    (void)state;
+    X509_REQ *r = csr_make(P256, "CN=dev-1", NULL);
+    unsigned char *der = NULL;
+    int len = i2d_X509_REQ(r, &der);
+    vouch_pki_csr *c = NULL;
+    char why[256] = "";
+    assert_true(len > 0);
+    /* trailing bytes, every truncation, garbage, bad PEM, empty, oversized */
+    unsigned char *more = malloc((size_t)len + 1);
+    memcpy(more, der, (size_t)len);
+    more[len] = 0;
+    assert_int_equal(vouch_pki_csr_read(more, (size_t)len + 1, &c), VOUCH_PKI_E_PARSE);
+    assert_null(c);
+    free(more);
+    for (int i = 1; i < len; i++)
+        assert_int_equal(vouch_pki_csr_read(der, (size_t)i, &c), VOUCH_PKI_E_PARSE);
+    assert_int_equal(vouch_pki_csr_read((const uint8_t *)"garbage", 7, &c), VOUCH_PKI_E_PARSE);
+    static const char pem[] = "-----BEGIN CERTIFICATE REQUEST-----\nxx\n";
+    assert_int_equal(vouch_pki_csr_read((const uint8_t *)pem, sizeof pem - 1, &c),
+                     VOUCH_PKI_E_PARSE);
+    static const char cert_pem[] = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+    assert_int_equal(vouch_pki_csr_read((const uint8_t *)cert_pem, sizeof cert_pem - 1, &c),
+                     VOUCH_PKI_E_PARSE);
+    assert_int_equal(vouch_pki_csr_read(der, 0, &c), VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_csr_read(der, 70000, &c), VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_csr_read(NULL, 10, &c), VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_csr_read(der, (size_t)len, NULL), VOUCH_PKI_E_ARG);
+    assert_null(vouch_pki_csr_subject(NULL));
+    vouch_pki_csr_free(NULL);
+    vouch_pki_template t;
+    assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+    assert_int_equal(vouch_pki_csr_check(&t, NULL, why, sizeof why), VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_csr_read(der, (size_t)len, &c), VOUCH_PKI_OK);
+    assert_int_equal(vouch_pki_csr_check(NULL, c, why, sizeof why), VOUCH_PKI_E_ARG);
+    vouch_pki_csr_free(c);
+    OPENSSL_free(der);
+
+    /* the point at infinity as the key, with a "signature" that holds for it */
+    X509_PUBKEY *pub = X509_REQ_get_X509_PUBKEY(r);
+    unsigned char *inf = OPENSSL_malloc(1);
+    inf[0] = 0x00;
+    assert_int_equal(X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                                            V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1),
+                                            inf, 1),
+                     1);
+    unsigned char *tbs = NULL;
+    int tl = i2d_re_X509_REQ_tbs(r, &tbs);
+    assert_true(tl > 0);
+    unsigned char e[32];
+    assert_non_null(SHA256(tbs, (size_t)tl, e));
+    OPENSSL_free(tbs);
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    EC_POINT *R = EC_POINT_new(g);
+    BIGNUM *bn_e = BN_bin2bn(e, 32, NULL), *x = BN_new(), *one = BN_new();
+    BN_CTX *bc = BN_CTX_new();
+    assert_true(g && R && bn_e && x && one && bc);
+    assert_int_equal(EC_POINT_mul(g, R, bn_e, NULL, NULL, bc), 1);
+    assert_int_equal(EC_POINT_get_affine_coordinates(g, R, x, NULL, bc), 1);
+    assert_int_equal(BN_nnmod(x, x, EC_GROUP_get0_order(g), bc), 1);
+    assert_int_equal(BN_one(one), 1);
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    assert_int_equal(ECDSA_SIG_set0(es, x, one), 1);
+    unsigned char *sig = NULL;
+    int sl = i2d_ECDSA_SIG(es, &sig);
+    assert_true(sl > 0);
+    set_sig(r, sig, sl, ASN1_STRING_FLAG_BITS_LEFT);
+    OPENSSL_free(sig);
+    ECDSA_SIG_free(es);
+    BN_free(bn_e);
+    BN_CTX_free(bc);
+    EC_POINT_free(R);
+    EC_GROUP_free(g);
+    der = NULL;
+    len = i2d_X509_REQ(r, &der);
+    assert_true(len > 0);
+    const char *const tpls[] = {"device", "gateway", "server", "admin"};
+    for (size_t i = 0; i < sizeof tpls / sizeof tpls[0]; i++) {
+        assert_int_equal(vouch_pki_template_builtin(tpls[i], &t), VOUCH_PKI_OK);
+        vouch_pki_rc rc = VOUCH_PKI_E_PARSE;
+        if (vouch_pki_csr_read(der, (size_t)len, &c) == VOUCH_PKI_OK) {
+            rc = vouch_pki_csr_check(&t, c, why, sizeof why);
+            vouch_pki_csr_free(c);
+            c = NULL;
+        }
+        if (rc == VOUCH_PKI_OK)
+            fail_msg("template %s: a key at infinity passed the read form", tpls[i]);
+        X509_REQ *back = NULL;
+        if (vouch_pki_csr_parse(der, (size_t)len, &back) == VOUCH_PKI_OK) {
+            rc = vouch_pki_check_csr(&t, back, why, sizeof why);
+            X509_REQ_free(back);
+            if (rc == VOUCH_PKI_OK)
+                fail_msg("template %s: a key at infinity passed the X509_REQ form", tpls[i]);
+        }
+    }
+    OPENSSL_free(der);
+    X509_REQ_free(r);
 }
 
 /* ---- issuance ---------------------------------------------------------------------------------- */
@@ -1110,6 +1240,22 @@ static void test_issue_der(void **state)
                                       X509_REQ_get_X509_PUBKEY(csr));
                 if (i == 0 && n == 0)
                     assert_int_equal(chain_ok(x, NULL), 1);
+                if (n == 0) { /* vouchd's form of the same request */
+                    unsigned char *cder = NULL;
+                    int cl = i2d_X509_REQ(csr, &cder);
+                    vouch_pki_csr *rc = NULL;
+                    vouch_pki_der d2 = {NULL, 0};
+                    assert_int_equal(vouch_pki_csr_read(cder, (size_t)cl, &rc), VOUCH_PKI_OK);
+                    assert_int_equal(vouch_pki_issue_csr_der(&p, rc, &d2, why, sizeof why),
+                                     VOUCH_PKI_OK);
+                    X509 *x2 = der_checked(&d2, iss, vouch_pki_signer_public(s), sig_nids[i], sn,
+                                           NOW, NOW + 30 * DAY, X509_REQ_get_subject_name(csr),
+                                           X509_REQ_get_X509_PUBKEY(csr));
+                    X509_free(x2);
+                    vouch_pki_der_free(&d2);
+                    vouch_pki_csr_free(rc);
+                    OPENSSL_free(cder);
+                }
                 /* renewal: the old certificate's name and key, new serial and validity */
                 sn[15] ^= 0x01;
                 p.not_before = NOW + DAY;
@@ -1897,6 +2043,7 @@ int main(void)
         cmocka_unit_test(test_csr_refusals),
         cmocka_unit_test(test_csr_signature_and_garbage),
         cmocka_unit_test(test_csr_fast_signature),
+        cmocka_unit_test(test_csr_read_refusals),
         cmocka_unit_test(test_issue),
         cmocka_unit_test(test_issue_der),
         cmocka_unit_test(test_issue_der_refusals),
