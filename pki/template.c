@@ -170,6 +170,200 @@ vouch_pki_rc vouch_pki_template_builtin(const char *name, vouch_pki_template *ou
 
 /* ---- patterns ------------------------------------------------------------------ */
 
+/*
+ * glibc's regcomp copies the operand of a count (and of '+') once per copy,
+ * so nested counts multiply ("((a{0,25}){0,25}){0,25}" takes gigabytes),
+ * and copies of something that can match the empty string cost far more
+ * than their number: "(()){0,250}" retains 90 MB, "(((((()+)+)+)+)+)" does
+ * not finish compiling. Template patterns come from an admin over the API
+ * and every CSR is matched against them, so before regcomp sees one we
+ * bound, erring high:
+ *  - its size: a literal, '.', anchor, bracket expression or escape weighs
+ *    1, a group its contents, and a count multiplies what it follows by its
+ *    largest count (m+1 for "{m,}", 2 for '+'); at most PATTERN_WEIGHT_MAX;
+ *  - its loops: each '*', '+' or '?' counts once per copy; at most
+ *    PATTERN_LOOPS_MAX;
+ *  - a count or '+' may not apply to something that can match the empty
+ *    string (write the count inside: "a{0,3}", not "(a?){3}");
+ *  - a count of something that itself repeats: count times weight at most
+ *    PATTERN_NESTED_MAX ("([0-9]{1,3}\\.){3}" is 12);
+ *  - two repetition operators in a row ("a*+", "a{2}?"): POSIX leaves
+ *    them undefined, and glibc nests them;
+ *  - back-references ("\\1".."\\9"), whose matching can take exponential
+ *    time, and unbalanced parentheses, which would escape the "^(...)$"
+ *    the pattern is anchored with.
+ * regcomp still decides what is valid; this only refuses what is costly.
+ * Returns NULL when acceptable, else what is wrong.
+ */
+#define PATTERN_WEIGHT_MAX 256ul
+#define PATTERN_LOOPS_MAX 64ul
+#define PATTERN_NESTED_MAX 64ul
+#define PATTERN_DEPTH_MAX 16
+
+typedef struct {
+    unsigned long weight, loops;
+    int repeats;  /* holds a repetition operator */
+    int nullable; /* can match the empty string */
+} pattern_part;
+
+typedef struct {
+    pattern_part sum; /* the group so far; .nullable: some finished branch is */
+    int before;       /* the current branch is nullable up to its last item */
+    int branch;       /* the current branch is nullable, last item included */
+} pattern_group;
+
+static void group_open(pattern_group *g)
+{
+    memset(g, 0, sizeof *g);
+    g->before = g->branch = 1;
+}
+
+static const char *pattern_bounds(const char *p)
+{
+    pattern_group open[PATTERN_DEPTH_MAX + 1], *cur;
+    pattern_part last = {0, 0, 0, 1};
+    int depth = 0, after_op = 0;
+
+    group_open(&open[0]);
+    while (*p != '\0') {
+        pattern_part item = {1, 0, 0, 0};
+        cur = &open[depth];
+        if (strchr("*?+{", *p) == NULL)
+            after_op = 0;
+        switch (*p) {
+        case '(':
+            if (++depth > PATTERN_DEPTH_MAX)
+                return "nests groups too deeply";
+            group_open(&open[depth]);
+            last = (pattern_part){0, 0, 0, 1};
+            p++;
+            continue;
+        case ')':
+            if (depth == 0)
+                return "has an unbalanced ')'";
+            item = open[depth].sum;
+            item.nullable = item.nullable || open[depth].branch;
+            cur = &open[--depth];
+            p++;
+            break;
+        case '|':
+            cur->sum.nullable |= cur->branch;
+            cur->before = cur->branch = 1;
+            last = (pattern_part){0, 0, 0, 1};
+            p++;
+            continue;
+        case '*':
+        case '?':
+        case '+':
+        case '{': {
+            unsigned long m = 1, n = 1;
+            if (after_op)
+                return "has two repetition operators in a row (undefined in POSIX)";
+            after_op = 1;
+            if (*p == '{') {
+                int comma = 0;
+                m = 0;
+                n = 0;
+                for (p++; *p >= '0' && *p <= '9'; p++)
+                    if ((m = m * 10 + (unsigned long)(*p - '0')) > 1000)
+                        return "has a repetition count over 1000";
+                if (*p == ',') {
+                    comma = 1;
+                    for (p++; *p >= '0' && *p <= '9'; p++)
+                        if ((n = n * 10 + (unsigned long)(*p - '0')) > 1000)
+                            return "has a repetition count over 1000";
+                }
+                if (*p != '}')
+                    return "has a malformed {m,n} repetition";
+                if (comma && n == 0)
+                    n = m + 1; /* "{m,}": m copies and a loop */
+                if (n < m)
+                    n = m;
+                if (n < 1)
+                    n = 1;
+            } else if (*p == '+') {
+                n = 2; /* one copy and a loop */
+            } else {
+                m = 0;
+            }
+            p++;
+            if (n > 1 && last.nullable)
+                return "counts something that can match the empty string";
+            if (n > 1 && last.repeats && n * last.weight > PATTERN_NESTED_MAX)
+                return "counts something that already repeats too many times";
+            /* The item was already added once: add the other copies. */
+            cur->sum.weight += last.weight * (n - 1);
+            cur->sum.loops += last.loops * (n - 1);
+            last.weight *= n;
+            last.loops *= n;
+            if (p[-1] == '*' || p[-1] == '?' || p[-1] == '+') {
+                cur->sum.loops++;
+                last.loops++;
+            }
+            cur->sum.repeats = last.repeats = 1;
+            if (m == 0)
+                last.nullable = 1;
+            cur->branch = cur->before && last.nullable;
+            if (cur->sum.weight > PATTERN_WEIGHT_MAX)
+                return "is too large once its counts are expanded";
+            if (cur->sum.loops > PATTERN_LOOPS_MAX)
+                return "has too many '*', '+' or '?' loops (counting repeated copies)";
+            continue;
+        }
+        case '^':
+        case '$':
+            item.nullable = 1; /* matches no character */
+            p++;
+            break;
+        case '[':
+            /* A bracket expression: "]" right after "[" or "[^" is a member;
+             * "[:alpha:]"-style classes hold no "]" of their own. */
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p != '\0' && *p != ']') {
+                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    const char *e = strchr(p + 2, p[1]);
+                    if (e == NULL || e[1] != ']')
+                        return "has an unterminated bracket class";
+                    p = e + 2;
+                } else {
+                    p++;
+                }
+            }
+            if (*p != ']')
+                return "has an unterminated bracket expression";
+            p++;
+            break;
+        case '\\':
+            if (p[1] >= '1' && p[1] <= '9')
+                return "uses a back-reference";
+            if (p[1] == '\0')
+                return "ends in a lone backslash";
+            /* \b, \B, \<, \>, \` and \' match no character */
+            item.nullable = strchr("bB<>`'", p[1]) != NULL;
+            p += 2;
+            break;
+        default:
+            p++;
+            break;
+        }
+        cur->sum.weight += item.weight;
+        cur->sum.loops += item.loops;
+        cur->sum.repeats |= item.repeats;
+        cur->before = cur->branch;
+        cur->branch = cur->before && item.nullable;
+        last = item;
+        if (cur->sum.weight > PATTERN_WEIGHT_MAX)
+            return "is too large once its counts are expanded";
+        if (cur->sum.loops > PATTERN_LOOPS_MAX)
+            return "has too many '*', '+' or '?' loops (counting repeated copies)";
+    }
+    return depth == 0 ? NULL : "has an unbalanced '('";
+}
+
 /* Compiles "^(pat)$". 0 ok. Empty pattern: *used = 0. */
 static int pattern_compile(const char *pat, regex_t *re, int *used)
 {
@@ -181,6 +375,8 @@ static int pattern_compile(const char *pat, regex_t *re, int *used)
         return -1; /* not terminated inside the field */
     if (n == 0)
         return 0;
+    if (pattern_bounds(pat) != NULL)
+        return -1;
     snprintf(full, sizeof full, "^(%s)$", pat);
     if (regcomp(re, full, REG_EXTENDED | REG_NOSUB) != 0)
         return -1;
@@ -257,21 +453,27 @@ static const regex_t *pattern_cached(const char *pat)
     return &sl->re;
 }
 
-/* 1 when the pattern is empty or compiles (cached when it does). */
-static int pattern_ok(const char *pat)
+/* NULL when the pattern is empty or compiles (cached when it does), else
+ * what is wrong with it. */
+static const char *pattern_problem(const char *pat)
 {
     regex_t re;
     int used;
+    const char *bad;
     size_t n = strnlen(pat, VOUCH_PKI_TPL_PATTERN_MAX);
     if (n == VOUCH_PKI_TPL_PATTERN_MAX)
-        return 0;
-    if (n == 0 || pattern_cached(pat) != NULL)
-        return 1;
+        return "is too long";
+    if (n == 0)
+        return NULL;
+    if ((bad = pattern_bounds(pat)) != NULL)
+        return bad;
+    if (pattern_cached(pat) != NULL)
+        return NULL;
     if (pattern_compile(pat, &re, &used) != 0)
-        return 0;
+        return "is not a valid extended regex";
     if (used)
         regfree(&re);
-    return 1;
+    return NULL;
 }
 
 void pki_pattern_cache_free(void)
@@ -285,6 +487,8 @@ void pki_pattern_cache_free(void)
 
 vouch_pki_rc vouch_pki_template_validate(const vouch_pki_template *t, char *why, size_t why_size)
 {
+    const char *bad;
+
     if (t == NULL)
         return VOUCH_PKI_E_ARG;
     if (strnlen(t->name, sizeof t->name) == sizeof t->name || !pki_name_ok(t->name)) {
@@ -318,10 +522,10 @@ vouch_pki_rc vouch_pki_template_validate(const vouch_pki_template *t, char *why,
         BAD("template %s: unknown SAN types", t->name);
     if (t->san_max > 1000 || (t->san_allowed != 0 && t->san_max == 0))
         BAD("template %s: san.max must be 1..1000 when SANs are allowed", t->name);
-    if (!pattern_ok(t->cn_pattern))
-        BAD("template %s: subject.cn_pattern is not a valid extended regex", t->name);
-    if (!pattern_ok(t->san_pattern))
-        BAD("template %s: san.pattern is not a valid extended regex", t->name);
+    if ((bad = pattern_problem(t->cn_pattern)) != NULL)
+        BAD("template %s: subject.cn_pattern %s", t->name, bad);
+    if ((bad = pattern_problem(t->san_pattern)) != NULL)
+        BAD("template %s: san.pattern %s", t->name, bad);
 #undef BAD
     return VOUCH_PKI_OK;
 }

@@ -604,6 +604,60 @@ static void test_template_builtins_json(void **state)
     }
 }
 
+/* Patterns within the repetition bound still load and match as POSIX says;
+ * one that would blow up regcomp is refused even when a caller builds the
+ * template by hand and skips from_json. */
+static void test_template_patterns_bounded(void **state)
+{
+    static const struct {
+        const char *pat, *yes, *no;
+    } ok[] = {
+        {"[a-z]{1,255}", "abc", "ab1"},
+        {"[]a]{2}", "]a", "a"},
+        {"[^]a]{1,64}", "xyz", "x]"},
+        {"x{2,}", "xxxx", "x"},
+        {"(ab|cd){0,16}e{0,150}", "abcdeee", "abce"},
+        {"[[:alnum:]._-]{1,64}\\.[0-9]{4}", "dev_1.2026", "dev_1.26"},
+        {"((a{1,4}){1,4}){1,4}", "aaaaaaaa", "b"},
+        {"(ab*){1,32}(cd*){1,32}", "abbcd", "abd"},
+        {"([0-9]{1,3}\\.){3}[0-9]{1,3}", "10.0.0.1", "10.0.0"},
+        {"[a-z0-9]([a-z0-9-]{0,62})(\\.[a-z0-9]([a-z0-9-]{0,62}))*", "a.b-c.d", "a..b"},
+        {"(^a|b$)|c+", "ccc", "ab"},
+        {"[a-z]{200}[0-9]{55}x?", NULL, NULL}, /* at the size bound: loads */
+        {"a\\{b\\}", "a{b}", "ab"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        vouch_pki_template t;
+        char why[256] = "", subj[96];
+        assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+        snprintf(t.cn_pattern, sizeof t.cn_pattern, "%s", ok[i].pat);
+        if (vouch_pki_template_validate(&t, why, sizeof why) != VOUCH_PKI_OK)
+            fail_msg("pattern %s refused: %s", ok[i].pat, why);
+        if (ok[i].yes == NULL)
+            continue;
+        snprintf(subj, sizeof subj, "CN=%s", ok[i].yes);
+        X509_REQ *r = csr_make(P256, subj, NULL);
+        if (vouch_pki_check_csr(&t, r, why, sizeof why) != VOUCH_PKI_OK)
+            fail_msg("pattern %s refused CN %s: %s", ok[i].pat, ok[i].yes, why);
+        X509_REQ_free(r);
+        snprintf(subj, sizeof subj, "CN=%s", ok[i].no);
+        r = csr_make(P256, subj, NULL);
+        if (vouch_pki_check_csr(&t, r, why, sizeof why) != VOUCH_PKI_E_POLICY)
+            fail_msg("pattern %s accepted CN %s", ok[i].pat, ok[i].no);
+        X509_REQ_free(r);
+    }
+    {
+        vouch_pki_template t;
+        char why[256] = "";
+        assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+        snprintf(t.cn_pattern, sizeof t.cn_pattern, "%s", "((((a*){0,25}){0,25}){0,25}){0,25}");
+        X509_REQ *r = csr_make(P256, "CN=a", NULL);
+        assert_int_equal(vouch_pki_check_csr(&t, r, why, sizeof why), VOUCH_PKI_E_POLICY);
+        assert_non_null(strstr(why, "can match the empty string"));
+        X509_REQ_free(r);
+    }
+}
+
 static void test_template_json_errors(void **state)
 {
     static const struct {
@@ -640,12 +694,47 @@ static void test_template_json_errors(void **state)
         {"{\"name\":\"device\",\"subject\":{\"need\":[]}}", "unknown member \"need\" in subject"},
         {"{\"name\":\"device\",\"subject\":{\"required\":[\"C\"]}}", "subset"},
         {"{\"name\":\"device\",\"subject\":{\"allowed\":[\"DC\"]}}", "unknown value \"DC\""},
-        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(\"}}", "cn_pattern is not a valid"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"x{2,1}\"}}", "cn_pattern is not a valid"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(\"}}", "cn_pattern has an unbalanced '('"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"x)|(.*\"}}", "cn_pattern has an unbalanced ')'"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"((a{1,25}){1,25}){1,25}\"}}",
+         "cn_pattern counts something that already repeats too many times"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"((a{0,25}){0,25}){0,25}\"}}",
+         "cn_pattern counts something that can match the empty string"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(((((()+)+)+)+)+)\"}}", "can match the empty string"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(()){0,250}\"}}", "can match the empty string"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(|a){2}\"}}", "can match the empty string"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(a|b?){2}\"}}", "can match the empty string"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(a*){0,64}\"}}", "can match the empty string"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"a*+\"}}", "two repetition operators in a row"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"Z{2}?\"}}", "two repetition operators in a row"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"[a-z]{0,64}[0-9]{0,64}(x{64}){64}\"}}",
+         "already repeats too many times"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(ab?){1,33}\"}}", "already repeats too many times"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"[a-z]{200}[0-9]{57}\"}}",
+         "cn_pattern is too large once its counts are expanded"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(a(b(c{100}d{100})e{100}))\"}}",
+         "too large once its counts are expanded"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(ab*){1,32}(cd*){1,32}e*\"}}",
+         "cn_pattern has too many '*', '+' or '?' loops"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"a{1001}\"}}", "repetition count over 1000"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"a{1,99999999999999999999}\"}}",
+         "repetition count over 1000"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"a{3\"}}", "malformed {m,n}"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"(a)\\\\1\"}}", "uses a back-reference"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"a\\\\\"}}", "ends in a lone backslash"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"[[:alpha:]\"}}", "unterminated bracket expression"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"[[:alpha\"}}", "unterminated bracket class"},
+        {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":\"((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))\"}}",
+         "nests groups too deeply"},
         {"{\"name\":\"device\",\"subject\":{\"cn_pattern\":5}}", "cn_pattern must be a string"},
         {"{\"name\":\"device\",\"san\":{\"allowed\":[\"rid\"]}}", "unknown value \"rid\""},
         {"{\"name\":\"device\",\"san\":{\"max\":0}}", "san.max must be 1..1000"},
         {"{\"name\":\"device\",\"san\":{\"max\":5000}}", "san.max must be an integer"},
-        {"{\"name\":\"device\",\"san\":{\"pattern\":\"[\"}}", "san.pattern is not a valid"},
+        {"{\"name\":\"device\",\"san\":{\"pattern\":\"[[:nope:]]\"}}", "san.pattern is not a valid"},
+        {"{\"name\":\"device\",\"san\":{\"pattern\":\"[\"}}", "san.pattern has an unterminated bracket"},
+        {"{\"name\":\"device\",\"san\":{\"pattern\":\"(([a-z]{1,63}\\\\.){1,127})\"}}",
+         "san.pattern counts something that already repeats too many times"},
         {"{\"name\":\"device\",\"san\":{\"max\":1,\"x\":1}}", "unknown member \"x\" in san"},
     };
     size_t i;
@@ -2039,6 +2128,7 @@ int main(void)
         cmocka_unit_test(test_ca),
         cmocka_unit_test(test_template_builtins_json),
         cmocka_unit_test(test_template_json_errors),
+        cmocka_unit_test(test_template_patterns_bounded),
         cmocka_unit_test(test_csr_good),
         cmocka_unit_test(test_csr_refusals),
         cmocka_unit_test(test_csr_signature_and_garbage),
