@@ -119,6 +119,21 @@ static EVP_PKEY *ec_key(const raw_spki *spki)
     return pk;
 }
 
+/* SHA-256/384/512 fetched once: EVP_sha256() and friends make EVP_Digest
+ * look the algorithm up again (a name-map search under a lock) on every
+ * call. Read-only after pthread_once; NULL where a fetch failed, which
+ * sends such requests to the general path. */
+static EVP_MD *g_sha256, *g_sha384, *g_sha512;
+static pthread_once_t g_mds_once = PTHREAD_ONCE_INIT;
+
+static void mds_init(void)
+{
+    g_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    g_sha384 = EVP_MD_fetch(NULL, "SHA2-384", NULL);
+    g_sha512 = EVP_MD_fetch(NULL, "SHA2-512", NULL);
+    ERR_clear_error();
+}
+
 /* ecdsa-with-SHA256/384/512 without parameters: its digest; else NULL */
 static const EVP_MD *ecdsa_md(const X509_ALGOR *alg)
 {
@@ -126,12 +141,12 @@ static const EVP_MD *ecdsa_md(const X509_ALGOR *alg)
     const void *pval;
     int ptype;
     X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-    if (ptype != V_ASN1_UNDEF)
+    if (ptype != V_ASN1_UNDEF || pthread_once(&g_mds_once, mds_init) != 0)
         return NULL;
     switch (OBJ_obj2nid(aobj)) {
-    case NID_ecdsa_with_SHA256: return EVP_sha256();
-    case NID_ecdsa_with_SHA384: return EVP_sha384();
-    case NID_ecdsa_with_SHA512: return EVP_sha512();
+    case NID_ecdsa_with_SHA256: return g_sha256;
+    case NID_ecdsa_with_SHA384: return g_sha384;
+    case NID_ecdsa_with_SHA512: return g_sha512;
     default: return NULL;
     }
 }

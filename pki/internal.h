@@ -31,6 +31,9 @@ void pki_pattern_cache_free(void);
 /* Frees the calling thread's cache of encoded fixed extensions (cert.c);
  * threads free theirs when they exit. */
 void pki_ext_cache_free(void);
+/* Frees the calling thread's signing context (key.c); threads free theirs
+ * when they exit. */
+void pki_sign_cache_free(void);
 /* ---- requests (csr.c) ---- */
 /* One DER CertificationRequest, nothing after it; NULL otherwise. */
 vouch_pki_csr *pki_csr_from_der(const unsigned char *der, long len);

@@ -12,6 +12,9 @@
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -34,6 +37,8 @@ struct vouch_pki_signer {
     const EVP_MD *md; /* NULL for Ed25519 */
     vouch_pki_sign_fn fn;
     void *ctx;
+    EVP_MD *md_fetched; /* in-memory EC keys: md, fetched once */
+    uint64_t id;        /* unique for the process's life (sign_slot's key) */
 };
 
 /* ---- keys ------------------------------------------------------------------ */
@@ -275,6 +280,8 @@ static int key_md(const EVP_PKEY *key, const EVP_MD **md)
     return 1;
 }
 
+static uint64_t signer_ids; /* the last id given, atomic */
+
 vouch_pki_rc vouch_pki_signer_from_key(EVP_PKEY *key, vouch_pki_signer **out)
 {
     vouch_pki_signer *s;
@@ -290,6 +297,12 @@ vouch_pki_rc vouch_pki_signer_from_key(EVP_PKEY *key, vouch_pki_signer **out)
         OPENSSL_free(s);
         return VOUCH_PKI_E_ARG;
     }
+    if (s->md != NULL &&
+        (s->md_fetched = EVP_MD_fetch(NULL, EVP_MD_get0_name(s->md), NULL)) == NULL) {
+        OPENSSL_free(s);
+        return VOUCH_PKI_E_CRYPTO;
+    }
+    s->id = __atomic_add_fetch(&signer_ids, 1, __ATOMIC_RELAXED);
     EVP_PKEY_up_ref(key);
     EVP_PKEY_up_ref(key);
     s->pub = key;
@@ -419,6 +432,7 @@ void vouch_pki_signer_free(vouch_pki_signer *s)
         return;
     EVP_PKEY_free(s->sign);
     EVP_PKEY_free(s->pub);
+    EVP_MD_free(s->md_fetched);
     OPENSSL_clear_free(s, sizeof *s);
 }
 
@@ -464,6 +478,115 @@ int pki_signer_algor(const vouch_pki_signer *s, X509_ALGOR *alg)
     return X509_ALGOR_set0(alg, OBJ_nid2obj(nid), V_ASN1_UNDEF, NULL);
 }
 
+/*
+ * Signing with an in-memory EC key: EVP_DigestSignInit fetches the
+ * algorithm and builds a context for every signature, a tenth of the cost
+ * of a certificate's signature here. Instead each thread keeps one
+ * EVP_PKEY_CTX initialised for signing with the last such signer it used
+ * (the context holds its own reference to the key), keyed by the signer's
+ * id, which no other signer ever gets, so a freed signer's context can
+ * never sign for a new one at the same address. The digest is taken apart
+ * with the MD fetched when the signer was made. Freed when the thread
+ * exits (and by pki_sign_cache_free). A freed signer's key therefore stays
+ * in memory until each thread that signed with it signs with another
+ * signer or exits; OpenSSL clears it when the last reference goes.
+ */
+typedef struct {
+    uint64_t id;
+    EVP_PKEY_CTX *pctx;
+} sign_slot;
+
+static pthread_key_t sign_key;
+static pthread_once_t sign_once = PTHREAD_ONCE_INIT;
+static int sign_key_ok;
+
+static void sign_slot_destroy(void *p)
+{
+    sign_slot *sl = p;
+    if (sl != NULL)
+        EVP_PKEY_CTX_free(sl->pctx);
+    free(sl);
+}
+
+static void sign_key_init(void)
+{
+    sign_key_ok = pthread_key_create(&sign_key, sign_slot_destroy) == 0;
+}
+
+void pki_sign_cache_free(void)
+{
+    pthread_once(&sign_once, sign_key_init);
+    if (!sign_key_ok)
+        return;
+    sign_slot_destroy(pthread_getspecific(sign_key));
+    pthread_setspecific(sign_key, NULL);
+}
+
+/* This thread's signing context for s (in-memory EC), or NULL. */
+static EVP_PKEY_CTX *sign_ctx(const vouch_pki_signer *s)
+{
+    sign_slot *sl;
+    pthread_once(&sign_once, sign_key_init);
+    if (!sign_key_ok)
+        return NULL;
+    if ((sl = pthread_getspecific(sign_key)) == NULL) {
+        if ((sl = calloc(1, sizeof *sl)) == NULL)
+            return NULL;
+        if (pthread_setspecific(sign_key, sl) != 0) {
+            free(sl);
+            return NULL;
+        }
+    }
+    if (sl->pctx != NULL && sl->id == s->id)
+        return sl->pctx;
+    EVP_PKEY_CTX_free(sl->pctx);
+    sl->id = 0;
+    if ((sl->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, s->sign, NULL)) == NULL ||
+        EVP_PKEY_sign_init(sl->pctx) != 1) {
+        EVP_PKEY_CTX_free(sl->pctx);
+        sl->pctx = NULL;
+        ERR_clear_error();
+        return NULL;
+    }
+    sl->id = s->id;
+    return sl->pctx;
+}
+
+/* In-memory EC key: digest, then sign with the thread's context. 1 done
+ * (*buf, *sl), 0 failed, -1 not applicable (use the general path). */
+static int sign_ec_fast(const vouch_pki_signer *s, const unsigned char *tbs, size_t len,
+                        unsigned char **buf, size_t *sl)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    EVP_PKEY_CTX *pc;
+    int max;
+
+    if (s->fn != NULL || s->md_fetched == NULL || (pc = sign_ctx(s)) == NULL ||
+        (max = EVP_PKEY_get_size(s->sign)) <= 0)
+        return -1;
+    if (EVP_Digest(tbs, len, d, &dl, s->md_fetched, NULL) != 1 ||
+        (*buf = OPENSSL_malloc((size_t)max)) == NULL)
+        return 0;
+    *sl = (size_t)max;
+    if (EVP_PKEY_sign(pc, *buf, sl, d, dl) != 1 || *sl == 0 || *sl > (size_t)max) {
+        OPENSSL_free(*buf);
+        *buf = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+/* The signature as a BIT STRING with no unused bits. */
+static void set_sig(ASN1_BIT_STRING *sig, unsigned char *buf, size_t sl)
+{
+    ASN1_STRING_set0(sig, buf, (int)sl);
+    /* the whole octets are the signature: no unused bits, whatever the
+     * last byte's low bits are (what ASN1_item_sign does) */
+    sig->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+    sig->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+}
+
 vouch_pki_rc pki_sign_bytes(const vouch_pki_signer *s, const unsigned char *tbs, size_t len,
                             ASN1_BIT_STRING *sig)
 {
@@ -474,6 +597,15 @@ vouch_pki_rc pki_sign_bytes(const vouch_pki_signer *s, const unsigned char *tbs,
 
     if (s == NULL || tbs == NULL || sig == NULL)
         return VOUCH_PKI_E_ARG;
+    switch (sign_ec_fast(s, tbs, len, &buf, &sl)) {
+    case 1:
+        set_sig(sig, buf, sl);
+        return VOUCH_PKI_OK;
+    case 0:
+        return sign_fail(s);
+    default:
+        break;
+    }
     if ((ctx = pki_signer_ctx(s)) == NULL)
         return VOUCH_PKI_E_CRYPTO;
     /* the first call gives the largest signature size */
@@ -488,11 +620,7 @@ vouch_pki_rc pki_sign_bytes(const vouch_pki_signer *s, const unsigned char *tbs,
         OPENSSL_free(buf);
         return sign_fail(s);
     }
-    ASN1_STRING_set0(sig, buf, (int)sl);
-    /* the whole octets are the signature: no unused bits, whatever the
-     * last byte's low bits are (what ASN1_item_sign does) */
-    sig->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
-    sig->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    set_sig(sig, buf, sl);
     return VOUCH_PKI_OK;
 }
 

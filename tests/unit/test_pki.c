@@ -1410,6 +1410,95 @@ static void *tbs_thread(void *arg)
     return NULL;
 }
 
+/* One certificate signed by s for CSR, as DER decoded; verified with want
+ * and refused by the other key. */
+static void signed_by(vouch_pki_signer *s, X509 *iss, X509_REQ *csr, EVP_PKEY *want,
+                      EVP_PKEY *other)
+{
+    vouch_pki_template t;
+    uint8_t sn[16];
+    char why[256] = "";
+    vouch_pki_der d = {NULL, 0};
+    assert_int_equal(vouch_pki_template_builtin("device", &t), VOUCH_PKI_OK);
+    assert_int_equal(vouch_pki_serial_random(sn), VOUCH_PKI_OK);
+    vouch_pki_issue_params p = params(&t, sn);
+    p.issuer_cert = iss;
+    p.issuer_key = s;
+    p.not_after = NOW + 30 * DAY;
+    assert_int_equal(vouch_pki_issue_der(&p, csr, &d, why, sizeof why), VOUCH_PKI_OK);
+    const unsigned char *q = d.der;
+    X509 *x = d2i_X509(NULL, &q, (long)d.len);
+    assert_non_null(x);
+    assert_int_equal(X509_verify(x, want), 1);
+    assert_int_not_equal(X509_verify(x, other), 1);
+    ERR_clear_error();
+    X509_free(x);
+    vouch_pki_der_free(&d);
+}
+
+typedef struct {
+    vouch_pki_signer *a, *b;
+    EVP_PKEY *ka, *kb;
+    X509 *ia, *ib;
+    X509_REQ *csr;
+} sign_pair;
+
+static void *sign_pair_thread(void *arg)
+{
+    sign_pair *sp = arg;
+    for (int i = 0; i < 20; i++) {
+        signed_by(sp->a, sp->ia, sp->csr, sp->ka, sp->kb);
+        signed_by(sp->b, sp->ib, sp->csr, sp->kb, sp->ka);
+    }
+    return NULL;
+}
+
+/* In-memory EC signers sign through a context each thread keeps for the
+ * last signer it used. Signers taking turns, a signer freed and another
+ * made (perhaps at the same address) and threads each signing with both
+ * must always sign with the key of the signer asked. */
+static void test_sign_cache(void **state)
+{
+    EVP_PKEY *k1 = gen("EC", "P-256"), *k2 = gen("EC", "P-384"), *k3 = gen("EC", "P-256");
+    vouch_pki_signer *a = NULL, *b = NULL, *c = NULL;
+    X509_REQ *csr = csr_make(P256, "CN=dev-0003", NULL);
+    (void)state;
+
+    assert_int_equal(vouch_pki_signer_from_key(k1, &a), VOUCH_PKI_OK);
+    assert_int_equal(vouch_pki_signer_from_key(k2, &b), VOUCH_PKI_OK);
+    X509 *ia = sub_ca(a, 61), *ib = sub_ca(b, 62);
+    for (int i = 0; i < 3; i++) {
+        signed_by(a, ia, csr, k1, k2);
+        signed_by(a, ia, csr, k1, k2);
+        signed_by(b, ib, csr, k2, k1);
+    }
+    /* a freed, c made: whatever address c gets, it signs with k3 */
+    for (int i = 0; i < 4; i++) {
+        vouch_pki_signer_free(a);
+        assert_int_equal(vouch_pki_signer_from_key(i % 2 ? k1 : k3, &c), VOUCH_PKI_OK);
+        X509 *ic = sub_ca(c, (uint8_t)(63 + i));
+        signed_by(c, ic, csr, i % 2 ? k1 : k3, i % 2 ? k3 : k1);
+        X509_free(ic);
+        a = c;
+    }
+    {
+        sign_pair sp = {a, b, k1, k2, ia, ib, csr};
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, sign_pair_thread, &sp), 0);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(pthread_join(th[i], NULL), 0);
+    }
+    vouch_pki_signer_free(a);
+    vouch_pki_signer_free(b);
+    X509_free(ia);
+    X509_free(ib);
+    X509_REQ_free(csr);
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(k3);
+}
+
 /* The fixed extensions (basic constraints, KU, EKU, AKI, CRL DP, AIA) are
  * encoded once per thread and template, issuer and URLs, then reused. A
  * certificate from a warm cache must be the one a cold cache gives; more
@@ -2138,6 +2227,7 @@ int main(void)
         cmocka_unit_test(test_issue_der),
         cmocka_unit_test(test_issue_der_refusals),
         cmocka_unit_test(test_issue_ext_cache),
+        cmocka_unit_test(test_sign_cache),
         cmocka_unit_test(test_crl),
         cmocka_unit_test(test_crl_100k),
         cmocka_unit_test(test_ocsp),
