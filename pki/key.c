@@ -552,8 +552,20 @@ static EVP_PKEY_CTX *sign_ctx(const vouch_pki_signer *s)
     return sl->pctx;
 }
 
+/* Forgets this thread's signing context (after a failure with it). */
+static void sign_ctx_drop(void)
+{
+    sign_slot *sl = sign_key_ok ? pthread_getspecific(sign_key) : NULL;
+    if (sl != NULL) {
+        EVP_PKEY_CTX_free(sl->pctx);
+        sl->pctx = NULL;
+        sl->id = 0;
+    }
+}
+
 /* In-memory EC key: digest, then sign with the thread's context. 1 done
- * (*buf, *sl), 0 failed, -1 not applicable (use the general path). */
+ * (*buf, *sl), 0 failed, -2 out of memory, -1 not applicable (use the
+ * general path). */
 static int sign_ec_fast(const vouch_pki_signer *s, const unsigned char *tbs, size_t len,
                         unsigned char **buf, size_t *sl)
 {
@@ -565,13 +577,15 @@ static int sign_ec_fast(const vouch_pki_signer *s, const unsigned char *tbs, siz
     if (s->fn != NULL || s->md_fetched == NULL || (pc = sign_ctx(s)) == NULL ||
         (max = EVP_PKEY_get_size(s->sign)) <= 0)
         return -1;
-    if (EVP_Digest(tbs, len, d, &dl, s->md_fetched, NULL) != 1 ||
-        (*buf = OPENSSL_malloc((size_t)max)) == NULL)
+    if (EVP_Digest(tbs, len, d, &dl, s->md_fetched, NULL) != 1)
         return 0;
+    if ((*buf = OPENSSL_malloc((size_t)max)) == NULL)
+        return -2;
     *sl = (size_t)max;
     if (EVP_PKEY_sign(pc, *buf, sl, d, dl) != 1 || *sl == 0 || *sl > (size_t)max) {
         OPENSSL_free(*buf);
         *buf = NULL;
+        sign_ctx_drop();
         return 0;
     }
     return 1;
@@ -603,6 +617,8 @@ vouch_pki_rc pki_sign_bytes(const vouch_pki_signer *s, const unsigned char *tbs,
         return VOUCH_PKI_OK;
     case 0:
         return sign_fail(s);
+    case -2:
+        return VOUCH_PKI_E_NOMEM;
     default:
         break;
     }

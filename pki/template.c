@@ -178,15 +178,18 @@ vouch_pki_rc vouch_pki_template_builtin(const char *name, vouch_pki_template *ou
  * not finish compiling. Template patterns come from an admin over the API
  * and every CSR is matched against them, so before regcomp sees one we
  * bound, erring high:
- *  - its size: a literal, '.', anchor, bracket expression or escape weighs
- *    1, a group its contents, and a count multiplies what it follows by its
- *    largest count (m+1 for "{m,}", 2 for '+'); at most PATTERN_WEIGHT_MAX;
- *  - its loops: each '*', '+' or '?' counts once per copy; at most
+ *  - its size: a literal, '.', anchor, bracket expression, escape or '|'
+ *    weighs 1, a group its contents and 2 (glibc keeps empty groups as
+ *    nodes), and a count multiplies what it follows by its largest count
+ *    (m+1 for "{m,}", 2 for '+'); at most PATTERN_WEIGHT_MAX, which leaves
+ *    room for a 253-character DNS name count and a suffix;
+ *  - its loops: each '*', '+', '?' or "{m,}" counts once per copy; at most
  *    PATTERN_LOOPS_MAX;
  *  - a count or '+' may not apply to something that can match the empty
  *    string (write the count inside: "a{0,3}", not "(a?){3}");
  *  - a count of something that itself repeats: count times weight at most
- *    PATTERN_NESTED_MAX ("([0-9]{1,3}\\.){3}" is 12);
+ *    PATTERN_NESTED_MAX ("([0-9]{1,3}\\.){3}" is 18); '+' is left out, it
+ *    adds one copy ("([a-z0-9-]{1,63}\\.)+" is fine);
  *  - two repetition operators in a row ("a*+", "a{2}?"): POSIX leaves
  *    them undefined, and glibc nests them;
  *  - back-references ("\\1".."\\9"), whose matching can take exponential
@@ -195,7 +198,7 @@ vouch_pki_rc vouch_pki_template_builtin(const char *name, vouch_pki_template *ou
  * regcomp still decides what is valid; this only refuses what is costly.
  * Returns NULL when acceptable, else what is wrong.
  */
-#define PATTERN_WEIGHT_MAX 256ul
+#define PATTERN_WEIGHT_MAX 300ul
 #define PATTERN_LOOPS_MAX 64ul
 #define PATTERN_NESTED_MAX 64ul
 #define PATTERN_DEPTH_MAX 16
@@ -242,11 +245,14 @@ static const char *pattern_bounds(const char *p)
             if (depth == 0)
                 return "has an unbalanced ')'";
             item = open[depth].sum;
+            item.weight += 2;
             item.nullable = item.nullable || open[depth].branch;
             cur = &open[--depth];
             p++;
             break;
         case '|':
+            if (++cur->sum.weight > PATTERN_WEIGHT_MAX)
+                return "is too large once its counts are expanded";
             cur->sum.nullable |= cur->branch;
             cur->before = cur->branch = 1;
             last = (pattern_part){0, 0, 0, 1};
@@ -257,6 +263,7 @@ static const char *pattern_bounds(const char *p)
         case '+':
         case '{': {
             unsigned long m = 1, n = 1;
+            int loop = *p != '{'; /* '*', '?', '+' and "{m,}" loop */
             if (after_op)
                 return "has two repetition operators in a row (undefined in POSIX)";
             after_op = 1;
@@ -275,8 +282,10 @@ static const char *pattern_bounds(const char *p)
                 }
                 if (*p != '}')
                     return "has a malformed {m,n} repetition";
-                if (comma && n == 0)
+                if (comma && n == 0) {
                     n = m + 1; /* "{m,}": m copies and a loop */
+                    loop = 1;
+                }
                 if (n < m)
                     n = m;
                 if (n < 1)
@@ -289,14 +298,14 @@ static const char *pattern_bounds(const char *p)
             p++;
             if (n > 1 && last.nullable)
                 return "counts something that can match the empty string";
-            if (n > 1 && last.repeats && n * last.weight > PATTERN_NESTED_MAX)
+            if (p[-1] != '+' && n > 1 && last.repeats && n * last.weight > PATTERN_NESTED_MAX)
                 return "counts something that already repeats too many times";
             /* The item was already added once: add the other copies. */
             cur->sum.weight += last.weight * (n - 1);
             cur->sum.loops += last.loops * (n - 1);
             last.weight *= n;
             last.loops *= n;
-            if (p[-1] == '*' || p[-1] == '?' || p[-1] == '+') {
+            if (loop) {
                 cur->sum.loops++;
                 last.loops++;
             }
