@@ -370,10 +370,6 @@ typedef struct {
     unsigned next;
 } ext_cache;
 
-static pthread_key_t ext_key;
-static pthread_once_t ext_once = PTHREAD_ONCE_INIT;
-static int ext_key_ok;
-
 static void ext_slot_clear(ext_slot *sl)
 {
     for (int i = 0; i < sl->n; i++)
@@ -391,18 +387,11 @@ static void ext_cache_destroy(void *p)
     free(c);
 }
 
-static void ext_cache_init(void)
-{
-    ext_key_ok = pthread_key_create(&ext_key, ext_cache_destroy) == 0;
-}
+static pki_tls ext_tls = PKI_TLS_INIT(ext_cache_destroy);
 
 void pki_ext_cache_free(void)
 {
-    pthread_once(&ext_once, ext_cache_init);
-    if (!ext_key_ok)
-        return;
-    ext_cache_destroy(pthread_getspecific(ext_key));
-    pthread_setspecific(ext_key, NULL);
+    pki_tls_release(&ext_tls);
 }
 
 /* The issuer's SKI (AKI's keyIdentifier); NULL without one ("always"). */
@@ -463,18 +452,9 @@ out:
  * cache (the caller then builds into a slot of its own). */
 static const ext_slot *slot_cached(const vouch_pki_issue_params *p, const ASN1_OCTET_STRING *kid)
 {
-    ext_cache *c;
-    pthread_once(&ext_once, ext_cache_init);
-    if (!ext_key_ok)
+    ext_cache *c = pki_tls_get(&ext_tls, sizeof *c);
+    if (c == NULL)
         return NULL;
-    if ((c = pthread_getspecific(ext_key)) == NULL) {
-        if ((c = calloc(1, sizeof *c)) == NULL)
-            return NULL;
-        if (pthread_setspecific(ext_key, c) != 0) {
-            free(c);
-            return NULL;
-        }
-    }
     for (int i = 0; i < EXT_CACHE; i++)
         if (slot_matches(&c->slot[i], p, kid))
             return &c->slot[i];

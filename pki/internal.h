@@ -4,6 +4,8 @@
 
 #include <stdarg.h>
 
+#include <pthread.h>
+
 #include <openssl/x509v3.h>
 
 #include "pki/pki.h"
@@ -25,6 +27,21 @@ int pki_add_urls(STACK_OF(X509_EXTENSION) **exts, const char *public_url,
 
 /* 1 if name is URL-safe [A-Za-z0-9._-]{1,64}. */
 int pki_name_ok(const char *name);
+/*
+ * One object per thread (the caches of template.c, cert.c and key.c):
+ * pki_tls_get returns the calling thread's, zeroed on first use, or NULL
+ * (no key or no memory: callers then work without a cache); `destroy`
+ * frees one, at thread exit or by pki_tls_release for the calling thread.
+ * Define with PKI_TLS_INIT(destroy).
+ */
+typedef struct {
+    pthread_key_t key;
+    int state; /* 0 not made, 1 made, -1 failed; atomic */
+    void (*destroy)(void *);
+} pki_tls;
+#define PKI_TLS_INIT(destroy_fn) {.state = 0, .destroy = (destroy_fn)}
+void *pki_tls_get(pki_tls *t, size_t size);
+void pki_tls_release(pki_tls *t);
 /* Frees the calling thread's compiled-pattern cache (template.c); threads
  * free theirs when they exit. */
 void pki_pattern_cache_free(void);

@@ -496,10 +496,6 @@ typedef struct {
     EVP_PKEY_CTX *pctx;
 } sign_slot;
 
-static pthread_key_t sign_key;
-static pthread_once_t sign_once = PTHREAD_ONCE_INIT;
-static int sign_key_ok;
-
 static void sign_slot_destroy(void *p)
 {
     sign_slot *sl = p;
@@ -508,35 +504,19 @@ static void sign_slot_destroy(void *p)
     free(sl);
 }
 
-static void sign_key_init(void)
-{
-    sign_key_ok = pthread_key_create(&sign_key, sign_slot_destroy) == 0;
-}
+static pki_tls sign_tls = PKI_TLS_INIT(sign_slot_destroy);
 
 void pki_sign_cache_free(void)
 {
-    pthread_once(&sign_once, sign_key_init);
-    if (!sign_key_ok)
-        return;
-    sign_slot_destroy(pthread_getspecific(sign_key));
-    pthread_setspecific(sign_key, NULL);
+    pki_tls_release(&sign_tls);
 }
 
 /* This thread's signing context for s (in-memory EC), or NULL. */
 static EVP_PKEY_CTX *sign_ctx(const vouch_pki_signer *s)
 {
-    sign_slot *sl;
-    pthread_once(&sign_once, sign_key_init);
-    if (!sign_key_ok)
+    sign_slot *sl = pki_tls_get(&sign_tls, sizeof *sl);
+    if (sl == NULL)
         return NULL;
-    if ((sl = pthread_getspecific(sign_key)) == NULL) {
-        if ((sl = calloc(1, sizeof *sl)) == NULL)
-            return NULL;
-        if (pthread_setspecific(sign_key, sl) != 0) {
-            free(sl);
-            return NULL;
-        }
-    }
     if (sl->pctx != NULL && sl->id == s->id)
         return sl->pctx;
     EVP_PKEY_CTX_free(sl->pctx);
@@ -555,7 +535,7 @@ static EVP_PKEY_CTX *sign_ctx(const vouch_pki_signer *s)
 /* Forgets this thread's signing context (after a failure with it). */
 static void sign_ctx_drop(void)
 {
-    sign_slot *sl = sign_key_ok ? pthread_getspecific(sign_key) : NULL;
+    sign_slot *sl = pki_tls_get(&sign_tls, sizeof *sl);
     if (sl != NULL) {
         EVP_PKEY_CTX_free(sl->pctx);
         sl->pctx = NULL;

@@ -412,10 +412,6 @@ typedef struct {
     unsigned next;
 } pattern_cache;
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static int cache_ok;
-
 static void cache_destroy(void *p)
 {
     pattern_cache *c = p;
@@ -425,10 +421,7 @@ static void cache_destroy(void *p)
     free(c);
 }
 
-static void cache_init(void)
-{
-    cache_ok = pthread_key_create(&cache_key, cache_destroy) == 0;
-}
+static pki_tls pattern_tls = PKI_TLS_INIT(cache_destroy);
 
 /* The compiled "^(pat)$" for a non-empty, terminated pattern, or NULL when
  * it does not compile or there is no cache (the caller compiles then). */
@@ -436,17 +429,8 @@ static const regex_t *pattern_cached(const char *pat)
 {
     pattern_cache *c;
     pattern_slot *sl;
-    pthread_once(&cache_once, cache_init);
-    if (!cache_ok)
+    if ((c = pki_tls_get(&pattern_tls, sizeof *c)) == NULL)
         return NULL;
-    if ((c = pthread_getspecific(cache_key)) == NULL) {
-        if ((c = calloc(1, sizeof *c)) == NULL)
-            return NULL;
-        if (pthread_setspecific(cache_key, c) != 0) {
-            free(c);
-            return NULL;
-        }
-    }
     for (int i = 0; i < PATTERN_CACHE; i++)
         if (c->slot[i].valid && strcmp(c->slot[i].pat, pat) == 0)
             return &c->slot[i].re;
@@ -487,11 +471,7 @@ static const char *pattern_problem(const char *pat)
 
 void pki_pattern_cache_free(void)
 {
-    pthread_once(&cache_once, cache_init);
-    if (!cache_ok)
-        return;
-    cache_destroy(pthread_getspecific(cache_key));
-    pthread_setspecific(cache_key, NULL);
+    pki_tls_release(&pattern_tls);
 }
 
 vouch_pki_rc vouch_pki_template_validate(const vouch_pki_template *t, char *why, size_t why_size)

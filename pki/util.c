@@ -3,6 +3,7 @@
  * them), RFC 5280 reason names, and small helpers for the other files.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -366,4 +367,47 @@ out:
     ACCESS_DESCRIPTION_free(ad);
     sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
     return ok;
+}
+
+/* ---- per-thread objects ------------------------------------------------------------ */
+
+static pthread_mutex_t tls_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int tls_ready(pki_tls *t)
+{
+    int st = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+    if (st == 0) {
+        pthread_mutex_lock(&tls_mu);
+        if ((st = t->state) == 0) {
+            st = pthread_key_create(&t->key, t->destroy) == 0 ? 1 : -1;
+            __atomic_store_n(&t->state, st, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&tls_mu);
+    }
+    return st == 1;
+}
+
+void *pki_tls_get(pki_tls *t, size_t size)
+{
+    void *p;
+    if (!tls_ready(t))
+        return NULL;
+    if ((p = pthread_getspecific(t->key)) == NULL) {
+        if ((p = calloc(1, size)) == NULL)
+            return NULL;
+        if (pthread_setspecific(t->key, p) != 0) {
+            free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void pki_tls_release(pki_tls *t)
+{
+    void *p;
+    if (!tls_ready(t) || (p = pthread_getspecific(t->key)) == NULL)
+        return;
+    pthread_setspecific(t->key, NULL);
+    t->destroy(p);
 }
