@@ -2,9 +2,11 @@
  * gen_csrs: distinct P-256 certificate requests for the issuance benchmark,
  * made before it starts so that key generation is not measured.
  *
- *   gen_csrs --count N --out DIR [--template NAME]
+ *   gen_csrs --count N --out DIR [--template NAME] [--first K]
  *
- * Writes N requests (a fresh P-256 key each, subject CN=bench-NNNNNN,
+ * Writes N requests (a fresh P-256 key each, subject CN=bench-NNNNNN
+ * numbered from K, default 0, so that instances run side by side with
+ * different K make different subjects;
  * signed with ECDSA-SHA256), as request bodies for http_load
  * --bodies-file, one JSON object per line:
  *
@@ -71,8 +73,9 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"count", required_argument, NULL, 'n'},
                                          {"out", required_argument, NULL, 'o'},
                                          {"template", required_argument, NULL, 't'},
+                                         {"first", required_argument, NULL, 'f'},
                                          {NULL, 0, NULL, 0}};
-    long count = -1;
+    long count = -1, first = 0;
     const char *out = NULL, *tpl = "device";
     char path[4096], *end;
     FILE *fv = NULL, *fc = NULL;
@@ -86,13 +89,20 @@ int main(int argc, char **argv)
             if (errno != 0 || *optarg == '\0' || *end != '\0' || count < 1 || count > COUNT_MAX)
                 count = -1;
             break;
+        case 'f':
+            errno = 0;
+            first = strtol(optarg, &end, 10);
+            if (errno != 0 || *optarg == '\0' || *end != '\0' || first < 0 || first > 100 * COUNT_MAX)
+                count = -1;
+            break;
         case 'o': out = optarg; break;
         case 't': tpl = optarg; break;
         default: count = -1; out = NULL; break;
         }
     }
     if (count < 0 || out == NULL || optind != argc) {
-        fprintf(stderr, "usage: gen_csrs --count N (1..%ld) --out DIR [--template NAME]\n", COUNT_MAX);
+        fprintf(stderr, "usage: gen_csrs --count N (1..%ld) --out DIR [--template NAME] [--first K]\n",
+                COUNT_MAX);
         return 2;
     }
     if (snprintf(path, sizeof path, "%s/vouchd.bodies", out) >= (int)sizeof path ||
@@ -103,7 +113,7 @@ int main(int argc, char **argv)
         goto exit;
     }
     for (long i = 0; i < count; i++) {
-        char *pem = make_csr_pem(i);
+        char *pem = make_csr_pem(first + i);
         int ok = pem != NULL &&
                  write_line(fv, json_pack("{s:s, s:s}", "csr", pem, "template", tpl)) &&
                  write_line(fc, json_pack("{s:s}", "certificate_request", pem));

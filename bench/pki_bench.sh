@@ -12,7 +12,9 @@
 #  3. issuance: vouchd (POST /v1/certificates, template device, durable)
 #     against `cfssl serve` (POST /api/v1/cfssl/sign, not durable), both
 #     signing pre-generated distinct P-256 CSRs with a P-256 CA, through
-#     http_load with the same connection count.
+#     http_load with the same connection count, at each count in
+#     BENCH_ISSUE_CONNS (a durable server needs requests in flight while it
+#     syncs, so the comparison is made at more than one load).
 #  4. OCSP: vouchd's POST /ocsp against `openssl ocsp -index` (alone and with
 #     -multi 2) answering for the same issuing CA and the same certificates
 #     (those vouchd issued in step 3, some revoked through the API), the same
@@ -37,11 +39,12 @@
 #
 # Environment: BENCH_SECONDS (default 5) measured seconds per run, after one
 # second of warm-up; BENCH_ROUNDS (default 2); BENCH_CONNS (default 16)
-# connections per run; BENCH_CSRS (default 10000 per second of a run, at
-# least 3000) distinct CSRs per round; BENCH_OCSP_REQS (default 200)
+# connections per OCSP run; BENCH_ISSUE_CONNS (default "16 64") the
+# connection counts of the issuance runs; BENCH_CSRS (default 10000 per
+# second of a run, at least 3000) distinct CSRs per issuance run; BENCH_OCSP_REQS (default 200)
 # distinct OCSP requests, of which BENCH_OCSP_REVOKED (default 50) ask about
-# revoked certificates. About 11 x BENCH_ROUNDS x (BENCH_SECONDS + 1) + 60
-# seconds in all. Needs openssl, python3, curl and golang-cfssl
+# revoked certificates. About (9 + 2 x issuance counts) x BENCH_ROUNDS x
+# (BENCH_SECONDS + 1) + 90 seconds in all. Needs openssl, python3, curl and golang-cfssl
 # (scripts/install-deps.sh); without cfssl that comparison is skipped.
 set -euo pipefail
 
@@ -54,6 +57,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-2}
 CONNS=${BENCH_CONNS:-16}
+ISSUE_CONNS=(${BENCH_ISSUE_CONNS:-16 64})
 OCSP_REQS=${BENCH_OCSP_REQS:-200}
 OCSP_REVOKED=${BENCH_OCSP_REVOKED:-50}
 for v in SECS ROUNDS CONNS OCSP_REQS; do
@@ -62,13 +66,24 @@ for v in SECS ROUNDS CONNS OCSP_REQS; do
     exit 2
   fi
 done
+if [ ${#ISSUE_CONNS[@]} -lt 1 ] || [ ${#ISSUE_CONNS[@]} -gt 8 ]; then
+  echo "pki_bench: BENCH_ISSUE_CONNS holds 1 to 8 connection counts" >&2
+  exit 2
+fi
+for c in "${ISSUE_CONNS[@]}"; do
+  if ! [[ $c =~ ^[1-9][0-9]{0,3}$ ]]; then
+    echo "pki_bench: BENCH_ISSUE_CONNS: '$c' is not a connection count, 1..9999" >&2
+    exit 2
+  fi
+done
 if ! [[ $OCSP_REVOKED =~ ^[0-9]+$ ]] || [ "$OCSP_REVOKED" -ge "$OCSP_REQS" ]; then
   echo "pki_bench: BENCH_OCSP_REVOKED must be below BENCH_OCSP_REQS" >&2
   exit 2
 fi
 CSRS=${BENCH_CSRS:-$((10000 * (SECS + 1) > 3000 ? 10000 * (SECS + 1) : 3000))}
-if ! [[ $CSRS =~ ^[1-9][0-9]{0,6}$ ]] || [ $((CSRS * ROUNDS)) -gt 1000000 ]; then
-  echo "pki_bench: BENCH_CSRS x BENCH_ROUNDS is 1..1000000" >&2
+NRUNS=$((ROUNDS * ${#ISSUE_CONNS[@]})) # issuance runs per server
+if ! [[ $CSRS =~ ^[1-9][0-9]{0,6}$ ]] || [ $((CSRS * NRUNS)) -gt 1000000 ]; then
+  echo "pki_bench: BENCH_CSRS x BENCH_ROUNDS x issuance counts is 1..1000000" >&2
   exit 2
 fi
 for b in vouch vouchd http_load gen_csrs crl_bench; do
@@ -155,12 +170,13 @@ wait_http() {
   return 1
 }
 
-# load NAME ARGS...: one http_load run, JSON in $TMP/NAME.json
+# load NAME ARGS...: one http_load run with $CONNS connections (or
+# $LOAD_CONNS when set), JSON in $TMP/NAME.json
 load() {
-  local name=$1
+  local name=$1 conns=${LOAD_CONNS:-$CONNS}
   shift
-  log "  $name: ${SECS}s, $CONNS connections"
-  if ! timeout $((SECS + 40)) "${NS[@]}" "$BIN/http_load" --connections "$CONNS" --warmup 1 \
+  log "  $name: ${SECS}s, $conns connections"
+  if ! timeout $((SECS + 40)) "${NS[@]}" "$BIN/http_load" --connections "$conns" --warmup 1 \
     --duration "$SECS" --json "$@" >"$TMP/$name.json" 2>"$TMP/$name.err"; then
     log "  $name: no successful responses: $(head -c 300 "$TMP/$name.err") $(head -c 300 "$TMP/$name.json")"
   fi
@@ -206,10 +222,26 @@ timeout 300 "$BIN/crl_bench" --entries 100000 --runs 3 --json >"$TMP/crl.json"
 timeout 300 "$BIN/crl_bench" --entries 100000 --runs 3 --order random --json >"$TMP/crl_random.json"
 
 # ---- 3. issuance -----------------------------------------------------------------------
-log "generating $((CSRS * ROUNDS)) P-256 CSRs ($CSRS per round; not measured)..."
+log "generating $((CSRS * NRUNS)) P-256 CSRs ($CSRS per run; not measured)..."
 mkdir "$TMP/csr"
-"$BIN/gen_csrs" --count $((CSRS * ROUNDS)) --out "$TMP/csr"
-# one slice per round, so no CSR is sent to vouchd twice
+# one gen_csrs per core, each numbering its subjects from its own start
+GEN=$(nproc 2>/dev/null || echo 1)
+[ "$GEN" -le 8 ] || GEN=8
+PER=$(((CSRS * NRUNS + GEN - 1) / GEN))
+GPIDS=()
+for ((g = 0; g < GEN; g++)); do
+  mkdir "$TMP/csr/g$g"
+  "$BIN/gen_csrs" --count "$PER" --first $((g * PER)) --out "$TMP/csr/g$g" &
+  GPIDS+=($!)
+done
+for p in "${GPIDS[@]}"; do
+  wait "$p" || { log "gen_csrs failed"; exit 1; }
+done
+for f in vouchd cfssl; do
+  for ((g = 0; g < GEN; g++)); do cat "$TMP/csr/g$g/$f.bodies"; done >"$TMP/csr/$f.bodies"
+done
+rm -rf "$TMP"/csr/g*
+# one slice per run, so no CSR is sent to vouchd twice
 split -l "$CSRS" -d -a 3 "$TMP/csr/vouchd.bodies" "$TMP/csr/vouchd.r"
 split -l "$CSRS" -d -a 3 "$TMP/csr/cfssl.bodies" "$TMP/csr/cfssl.r"
 "$BIN/vouch" ca init --data "$TMP/ca" --org Bench >"$TMP/ca-init.txt"
@@ -243,16 +275,20 @@ else
   log "cfssl not installed (Debian golang-cfssl): issuance comparison skipped"
 fi
 log "issuance: vouchd on port $VD_PORT (data dir on $FS)${CF_PID:+, cfssl serve on port $CF_PORT}"
+run=0
 for ((r = 1; r <= ROUNDS; r++)); do
-  slice=$(printf '%03d' $((r - 1)))
-  load "issue_vouchd.r$r" --url "http://127.0.0.1:$VD_PORT/v1/certificates" --method POST \
-    --header "Authorization: Bearer $TOKEN" --header 'Content-Type: application/json' \
-    --bodies-file "$TMP/csr/vouchd.r$slice" --expect-status 201
-  if [ -n "$CF_PID" ]; then
-    load "issue_cfssl.r$r" --url "http://127.0.0.1:$CF_PORT/api/v1/cfssl/sign" --method POST \
-      --header 'Content-Type: application/json' --bodies-file "$TMP/csr/cfssl.r$slice" \
-      --expect-status 200
-  fi
+  for c in "${ISSUE_CONNS[@]}"; do
+    slice=$(printf '%03d' $run)
+    run=$((run + 1))
+    LOAD_CONNS=$c load "issue_vouchd_c$c.r$r" --url "http://127.0.0.1:$VD_PORT/v1/certificates" \
+      --method POST --header "Authorization: Bearer $TOKEN" --header 'Content-Type: application/json' \
+      --bodies-file "$TMP/csr/vouchd.r$slice" --expect-status 201
+    if [ -n "$CF_PID" ]; then
+      LOAD_CONNS=$c load "issue_cfssl_c$c.r$r" --url "http://127.0.0.1:$CF_PORT/api/v1/cfssl/sign" \
+        --method POST --header 'Content-Type: application/json' \
+        --bodies-file "$TMP/csr/cfssl.r$slice" --expect-status 200
+    fi
+  done
 done
 [ -z "$CF_PID" ] || stop "$CF_PID"
 
@@ -464,10 +500,11 @@ stop "$VD_PID"
 
 # ---- summary -----------------------------------------------------------------------------
 echo "load average=$(cut -d' ' -f1-3 /proc/loadavg) (at the end)" >>"$TMP/meta.txt"
-python3 - "$TMP" "$SECS" "$CONNS" "$ROUNDS" "$VD_OCSP" "$OSSL_OK" <<'EOF'
+python3 - "$TMP" "$SECS" "$CONNS" "$ROUNDS" "$VD_OCSP" "$OSSL_OK" "${ISSUE_CONNS[*]}" <<'EOF'
 import json, os, re, statistics, sys
 tmp, secs, conns, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 vd_ocsp, ossl_ok = sys.argv[5] == "1", sys.argv[6] == "1"
+issue_conns = [int(c) for c in sys.argv[7].split()]
 
 def load(name):
     try:
@@ -494,7 +531,8 @@ def agg(prefix):
 
 for m in open(os.path.join(tmp, "meta.txt")).read().strip().splitlines():
     print("# " + m.replace("=", ": ", 1))
-print(f"# {rounds} round(s) of {secs} s per run after 1 s of warm-up, {conns} connections, "
+print(f"# {rounds} round(s) of {secs} s per run after 1 s of warm-up; issuance with "
+      f"{', '.join(map(str, issue_conns))} connections, OCSP with {conns}; "
       f"the same http_load for every server; median of the rounds [range]")
 print()
 
@@ -520,9 +558,13 @@ def row(label, d, note=""):
     print(f"| {label} | {d['ok_rps']:.0f} | {d['min']:.0f}-{d['max']:.0f} | {d['p50']:.2f} | "
           f"{d['p99']:.2f} | {d['errors']}/{d['other']} | {d['cpu']:.0f}% | {note.strip()} |")
 
-iv, ic = agg("issue_vouchd"), agg("issue_cfssl")
-row("issue: vouchd POST /v1/certificates (durable)", iv, "201")
-row("issue: cfssl serve /api/v1/cfssl/sign (not durable)", ic, "200" if ic else "")
+issue = {}
+for c in issue_conns:
+    iv = issue["vouchd", c] = agg(f"issue_vouchd_c{c}")
+    ic = issue["cfssl", c] = agg(f"issue_cfssl_c{c}")
+    row(f"issue, {c} connections: vouchd POST /v1/certificates (durable)", iv, "201")
+    row(f"issue, {c} connections: cfssl serve /api/v1/cfssl/sign (not durable)", ic,
+        "200" if ic else "")
 names = [("vouchd", "vouchd /ocsp"), ("openssl", "openssl ocsp"),
          ("openssl_multi2", "openssl ocsp -multi 2")]
 modes = [("ka", "keep-alive"), ("nc", "new connection each"), ("nonce", "keep-alive, nonce")]
@@ -561,14 +603,16 @@ if cr:
 def ratio(a, b):
     return f"{a['ok_rps'] / b['ok_rps']:.2f}" if a and b and b["ok_rps"] > 0 else "-"
 print("ratios (medians):")
-if iv and ic:
-    print(f"  issuance vouchd/cfssl: {ratio(iv, ic)} ({iv['ok_rps']:.0f}/s durable,"
-          f" {ic['ok_rps']:.0f}/s not durable)")
-if limit1:
-    for d, who in ((iv, "vouchd"), (ic, "cfssl")):
-        if d:
-            print(f"  issuance {who} / crypto limit of {ncpu} cores: {d['ok_rps'] / (limit1 * ncpu):.2f}"
-                  f" ({d['ok_rps']:.0f}/s of {limit1 * ncpu:.0f}/s)")
+for c in issue_conns:
+    iv, ic = issue["vouchd", c], issue["cfssl", c]
+    if iv and ic:
+        print(f"  issuance vouchd/cfssl, {c} connections: {ratio(iv, ic)} ({iv['ok_rps']:.0f}/s durable,"
+              f" {ic['ok_rps']:.0f}/s not durable)")
+    if limit1:
+        for d, who in ((iv, "vouchd"), (ic, "cfssl")):
+            if d:
+                print(f"  issuance {who} / crypto limit of {ncpu} cores, {c} connections: "
+                      f"{d['ok_rps'] / (limit1 * ncpu):.2f} ({d['ok_rps']:.0f}/s of {limit1 * ncpu:.0f}/s)")
 for mode, mlabel in modes:
     for key, label in names[1:]:
         if ocsp["vouchd", mode] and ocsp[key, mode]:

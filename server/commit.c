@@ -74,6 +74,7 @@ static void run_group(vouchd_job *group)
 static void *committer_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "vouchd-commit");
     for (;;) {
         pthread_mutex_lock(&C.mu);
         while (!C.head && !C.stopping)
@@ -113,6 +114,7 @@ int vouchd_commit_start(const char *db)
         vouchd_log("committer: cannot open %s: %s", db, *err ? err : vouch_store_strerror(rc));
         return -1;
     }
+
     C.head = NULL;
     C.tail = &C.head;
     C.stopping = 0;

@@ -368,6 +368,9 @@ static const char *allocator(void)
 static void *worker_main(void *arg)
 {
     vouchd_worker *w = arg;
+    char name[16]; /* shown by top -H, ps -L and /proc/PID/task/TID/comm */
+    snprintf(name, sizeof name, "vouchd-w%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     int r = event_base_dispatch(w->base);
     if (!atomic_load(&g_stopping)) {
         vouchd_log("worker %d: event loop ended unexpectedly (%d); shutting down", w->index, r);

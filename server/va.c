@@ -482,6 +482,7 @@ static void bg_list_issuers(void)
 static void *crl_thread(void *arg)
 {
     time_t next_list = 0;
+    pthread_setname_np(pthread_self(), "vouchd-crl");
     pthread_mutex_lock(&g.mu);
     while (!g.stop) {
         time_t now = time(NULL);
