@@ -143,6 +143,38 @@ exit:
     return rc;
 }
 
+/* r|s -> an ECDSA_SIG (NULL on failure) */
+static ECDSA_SIG *rs_sig(const uint8_t sig[64])
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+    if (!es || !r || !s || ECDSA_SIG_set0(es, r, s) != 1) {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(es);
+        return NULL;
+    }
+    return es; /* owns r and s */
+}
+
+static int p_p256_sig_der(void *ctx, const uint8_t sig[64], uint8_t *out, size_t out_size,
+                          size_t *out_len)
+{
+    (void)ctx;
+    ECDSA_SIG *es = rs_sig(sig);
+    unsigned char *der = NULL;
+    int n = es ? i2d_ECDSA_SIG(es, &der) : -1;
+    int rc = -1;
+    if (n > 0 && (size_t)n <= out_size) {
+        memcpy(out, der, (size_t)n);
+        *out_len = (size_t)n;
+        rc = 0;
+    }
+    OPENSSL_free(der);
+    ECDSA_SIG_free(es);
+    return rc;
+}
+
 static int p_p256_verify(void *ctx, const uint8_t pub[65], const uint8_t digest[32],
                          const uint8_t sig[64])
 {
@@ -150,16 +182,11 @@ static int p_p256_verify(void *ctx, const uint8_t pub[65], const uint8_t digest[
     int rc = -1;
     EVP_PKEY *pkey = p256_pkey(NULL, pub);
     EVP_PKEY_CTX *pctx = NULL;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+    ECDSA_SIG *es = rs_sig(sig);
     unsigned char *der = NULL;
     int derlen;
-    if (!pkey || !es || !r || !s) {
-        BN_free(r);
-        BN_free(s);
+    if (!pkey || !es)
         goto exit;
-    }
-    ECDSA_SIG_set0(es, r, s); /* takes r and s */
     derlen = i2d_ECDSA_SIG(es, &der);
     if (derlen <= 0)
         goto exit;
@@ -364,6 +391,7 @@ static const vouch_crypto_port openssl_port = {
     .p256_keygen = p_p256_keygen,
     .p256_sign = p_p256_sign,
     .p256_verify = p_p256_verify,
+    .p256_sig_der = p_p256_sig_der,
     .p256_ecdh = p_p256_ecdh,
     .ed25519_keygen = p_ed25519_keygen,
     .ed25519_sign = p_ed25519_sign,

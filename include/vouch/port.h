@@ -60,6 +60,12 @@ typedef struct vouch_crypto_port {
     int (*memcmp_ct)(const void *a, const void *b, size_t len);
     /* Wipe that the compiler cannot remove. */
     void (*cleanse)(void *p, size_t len);
+
+    /* A P-256 signature r|s as DER (ECDSA-Sig-Value, RFC 3279), at most
+     * 72 bytes. NULL in a port that cannot encode: callers needing DER
+     * then fail with VOUCH_E_UNSUPPORTED. */
+    int (*p256_sig_der)(void *ctx, const uint8_t sig[64], uint8_t *out, size_t out_size,
+                        size_t *out_len);
 } vouch_crypto_port;
 
 /* The OpenSSL 3 port (library vouch_port_openssl). Never NULL. */
