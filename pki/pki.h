@@ -568,4 +568,21 @@ VOUCH_PKI_WUR vouch_pki_rc vouch_pki_ocsp_respond(const vouch_pki_ocsp_issuer *i
  */
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_ocsp_error(int status, uint8_t **der, size_t *der_len);
 
+/* ---- device authentication (docs/auth-protocol.md) ---------------------- */
+
+#define VOUCH_PKI_AUTH_SIG_MAX 72 /* DER ECDSA-Sig-Value over P-256 */
+
+/*
+ * Does `sig` (DER ECDSA-Sig-Value, as a device sends it) verify over the
+ * 32-byte `digest` under `pub`, a P-256 public key? The encoding must be
+ * canonical DER: 8..72 bytes, nothing after the SEQUENCE, the same bytes
+ * OpenSSL writes for the same r and s (so one signature has one spelling
+ * and cannot be replayed in another), r and s in 1..n-1.
+ * E_ARG: NULL or a key that is not P-256; E_PARSE: not canonical DER;
+ * E_SIGNATURE: well formed, does not verify. `why` names which.
+ */
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_auth_verify(EVP_PKEY *pub, const uint8_t digest[32],
+                                                 const uint8_t *sig, size_t sig_len, char *why,
+                                                 size_t why_size);
+
 #endif

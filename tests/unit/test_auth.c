@@ -17,8 +17,12 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+
 #include <vouch/auth.h>
 #include <vouch/se.h>
+#include "pki/pki.h"
 #include "se/core.h"
 
 #define RC_API(c) VOUCH_RC(VOUCH_LAYER_API, (c))
@@ -83,9 +87,8 @@ static void sha256(const void *p, size_t n, uint8_t out[32])
     assert_int_equal(len, 32);
 }
 
-/* 1 valid, 0 not: OpenSSL verifies sig (DER) over digest with pub */
-static int ossl_verify(const uint8_t pub[65], const uint8_t digest[32], const uint8_t *sig,
-                       size_t sig_len)
+/* The P-256 public key 04|X|Y as an EVP_PKEY (OpenSSL's own decoding). */
+static EVP_PKEY *p256_pub(const uint8_t pub[65])
 {
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0),
@@ -96,12 +99,20 @@ static int ossl_verify(const uint8_t pub[65], const uint8_t digest[32], const ui
     assert_non_null(fctx);
     assert_int_equal(EVP_PKEY_fromdata_init(fctx), 1);
     assert_int_equal(EVP_PKEY_fromdata(fctx, &key, EVP_PKEY_PUBLIC_KEY, params), 1);
+    EVP_PKEY_CTX_free(fctx);
+    return key;
+}
+
+/* 1 valid, 0 not: OpenSSL verifies sig (DER) over digest with pub */
+static int ossl_verify(const uint8_t pub[65], const uint8_t digest[32], const uint8_t *sig,
+                       size_t sig_len)
+{
+    EVP_PKEY *key = p256_pub(pub);
     EVP_PKEY_CTX *vctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
     assert_non_null(vctx);
     assert_int_equal(EVP_PKEY_verify_init(vctx), 1);
     int ok = EVP_PKEY_verify(vctx, sig, sig_len, digest, 32) == 1;
     EVP_PKEY_CTX_free(vctx);
-    EVP_PKEY_CTX_free(fctx);
     EVP_PKEY_free(key);
     return ok;
 }
@@ -330,6 +341,158 @@ static void test_port_sig_der(void **state)
     assert_int_equal(p->p256_sig_der(p->ctx, rs, der, n - 1, &n), -1);
 }
 
+/* ---- the server's check: vouch_pki_auth_verify --------------------------- */
+
+/* A signature by slot 0 over the example digest, its DER, and the key. */
+typedef struct signed_ex {
+    uint8_t digest[32], sig[VOUCH_AUTH_SIG_DER_MAX];
+    size_t len;
+    EVP_PKEY *key;
+} signed_ex;
+
+static void sign_example(fx *f, signed_ex *e)
+{
+    const char *origin = "http://127.0.0.1:8080";
+    assert_int_equal(vouch_auth_sign(&f->se, 0, origin, CHAL, LEAF, sizeof LEAF, VOUCH_PLAIN,
+                                     e->sig, sizeof e->sig, &e->len),
+                     VOUCH_OK);
+    assert_int_equal(vouch_auth_digest(NULL, origin, CHAL, LEAF, sizeof LEAF, e->digest),
+                     VOUCH_OK);
+    e->key = p256_pub(f->pub);
+}
+
+static void test_pki_verify_good(void **state)
+{
+    fx *f = *state;
+    signed_ex e;
+    char why[160] = "";
+    sign_example(f, &e);
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_OK);
+    EVP_PKEY_free(e.key);
+}
+
+static void test_pki_verify_wrong(void **state)
+{
+    fx *f = *state;
+    signed_ex e;
+    char why[160] = "";
+    uint8_t d2[32], s2[VOUCH_AUTH_SIG_DER_MAX];
+    sign_example(f, &e);
+    /* another digest */
+    memcpy(d2, e.digest, 32);
+    d2[5] ^= 0x10;
+    assert_int_equal(vouch_pki_auth_verify(e.key, d2, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_SIGNATURE);
+    assert_non_null(strstr(why, "does not verify"));
+    /* another key */
+    EVP_PKEY *k1 = p256_pub(f->pub1);
+    assert_int_equal(vouch_pki_auth_verify(k1, e.digest, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_SIGNATURE);
+    EVP_PKEY_free(k1);
+    /* the last byte of s changed: still DER, does not verify */
+    memcpy(s2, e.sig, e.len);
+    s2[e.len - 1] ^= 1;
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, s2, e.len, why, sizeof why),
+                     VOUCH_PKI_E_SIGNATURE);
+    EVP_PKEY_free(e.key);
+}
+
+/* r = 0 or s = 0, canonical DER: refused by the verification */
+static void test_pki_verify_zero(void **state)
+{
+    fx *f = *state;
+    signed_ex e;
+    char why[160] = "";
+    static const uint8_t zero_r[] = {0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01};
+    static const uint8_t zero_s[] = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x00};
+    sign_example(f, &e);
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, zero_r, sizeof zero_r, why,
+                                           sizeof why),
+                     VOUCH_PKI_E_SIGNATURE);
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, zero_s, sizeof zero_s, why,
+                                           sizeof why),
+                     VOUCH_PKI_E_SIGNATURE);
+    EVP_PKEY_free(e.key);
+}
+
+static void test_pki_verify_not_der(void **state)
+{
+    fx *f = *state;
+    signed_ex e;
+    char why[160] = "";
+    uint8_t b[VOUCH_AUTH_SIG_DER_MAX + 8];
+    sign_example(f, &e);
+    /* too short, too long */
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, e.sig, 7, why, sizeof why),
+                     VOUCH_PKI_E_PARSE);
+    memset(b, 0x30, sizeof b);
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, b, VOUCH_AUTH_SIG_DER_MAX + 1, why,
+                                           sizeof why),
+                     VOUCH_PKI_E_PARSE);
+    /* cut short by one byte */
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, e.sig, e.len - 1, why, sizeof why),
+                     VOUCH_PKI_E_PARSE);
+    /* a trailing byte after the SEQUENCE (when there is room for one) */
+    if (e.len < VOUCH_AUTH_SIG_DER_MAX) {
+        memcpy(b, e.sig, e.len);
+        b[e.len] = 0;
+        assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, b, e.len + 1, why, sizeof why),
+                         VOUCH_PKI_E_PARSE);
+        assert_non_null(strstr(why, "canonical"));
+    }
+    /* the same SEQUENCE with a long-form length (BER, not DER) */
+    if (e.len < VOUCH_AUTH_SIG_DER_MAX) {
+        b[0] = 0x30;
+        b[1] = 0x81;
+        b[2] = e.sig[1];
+        memcpy(b + 3, e.sig + 2, e.len - 2);
+        assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, b, e.len + 1, why, sizeof why),
+                         VOUCH_PKI_E_PARSE);
+    }
+    /* an INTEGER with a needless leading zero byte */
+    static const uint8_t padded[] = {0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01};
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, padded, sizeof padded, why,
+                                           sizeof why),
+                     VOUCH_PKI_E_PARSE);
+    /* the raw r|s form some libraries send instead of DER */
+    uint8_t rs[64];
+    memset(rs, 0x11, sizeof rs);
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, rs, sizeof rs, why, sizeof why),
+                     VOUCH_PKI_E_PARSE);
+    /* garbage */
+    memset(b, 0xff, 40);
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, b, 40, why, sizeof why),
+                     VOUCH_PKI_E_PARSE);
+    EVP_PKEY_free(e.key);
+}
+
+static void test_pki_verify_bad_key(void **state)
+{
+    fx *f = *state;
+    signed_ex e;
+    char why[160] = "";
+    sign_example(f, &e);
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    assert_non_null(ed);
+    assert_non_null(p384);
+    assert_int_equal(vouch_pki_auth_verify(ed, e.digest, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_ARG);
+    assert_non_null(strstr(why, "P-256"));
+    assert_int_equal(vouch_pki_auth_verify(p384, e.digest, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_auth_verify(NULL, e.digest, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_auth_verify(e.key, NULL, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_ARG);
+    assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, NULL, e.len, NULL, 0),
+                     VOUCH_PKI_E_ARG);
+    EVP_PKEY_free(ed);
+    EVP_PKEY_free(p384);
+    EVP_PKEY_free(e.key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +505,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sign_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_does_not_verify_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pki_verify_good, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pki_verify_wrong, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pki_verify_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pki_verify_not_der, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pki_verify_bad_key, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
