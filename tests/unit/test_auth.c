@@ -27,12 +27,20 @@
 
 #define RC_API(c) VOUCH_RC(VOUCH_LAYER_API, (c))
 
+/* A signature by slot 0 over the example digest, its DER, and the key. */
+typedef struct signed_ex {
+    uint8_t digest[32], sig[VOUCH_AUTH_SIG_DER_MAX];
+    size_t len;
+    EVP_PKEY *key;
+} signed_ex;
+
 typedef struct fx {
     vouch_se_core core;
     vouch_inproc_transport inproc;
     vouch_se se;
     uint8_t pub[65];  /* slot 0, P-256 */
     uint8_t pub1[65]; /* slot 1, P-256 */
+    signed_ex ex;     /* with setup_signed only */
 } fx;
 
 static int commit_ok(void *ctx, const uint8_t *blob, size_t len)
@@ -343,13 +351,6 @@ static void test_port_sig_der(void **state)
 
 /* ---- the server's check: vouch_pki_auth_verify --------------------------- */
 
-/* A signature by slot 0 over the example digest, its DER, and the key. */
-typedef struct signed_ex {
-    uint8_t digest[32], sig[VOUCH_AUTH_SIG_DER_MAX];
-    size_t len;
-    EVP_PKEY *key;
-} signed_ex;
-
 static void sign_example(fx *f, signed_ex *e)
 {
     const char *origin = "http://127.0.0.1:8080";
@@ -361,24 +362,37 @@ static void sign_example(fx *f, signed_ex *e)
     e->key = p256_pub(f->pub);
 }
 
+/* setup, then the example signed: f->ex */
+static int setup_signed(void **state)
+{
+    setup(state);
+    fx *f = *state;
+    sign_example(f, &f->ex);
+    return 0;
+}
+
+static int teardown_signed(void **state)
+{
+    fx *f = *state;
+    EVP_PKEY_free(f->ex.key);
+    return teardown(state);
+}
+
 static void test_pki_verify_good(void **state)
 {
     fx *f = *state;
-    signed_ex e;
+    signed_ex e = f->ex;
     char why[160] = "";
-    sign_example(f, &e);
     assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, e.sig, e.len, why, sizeof why),
                      VOUCH_PKI_OK);
-    EVP_PKEY_free(e.key);
 }
 
 static void test_pki_verify_wrong(void **state)
 {
     fx *f = *state;
-    signed_ex e;
+    signed_ex e = f->ex;
     char why[160] = "";
     uint8_t d2[32], s2[VOUCH_AUTH_SIG_DER_MAX];
-    sign_example(f, &e);
     /* another digest */
     memcpy(d2, e.digest, 32);
     d2[5] ^= 0x10;
@@ -395,34 +409,30 @@ static void test_pki_verify_wrong(void **state)
     s2[e.len - 1] ^= 1;
     assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, s2, e.len, why, sizeof why),
                      VOUCH_PKI_E_SIGNATURE);
-    EVP_PKEY_free(e.key);
 }
 
 /* r = 0 or s = 0, canonical DER: refused by the verification */
 static void test_pki_verify_zero(void **state)
 {
     fx *f = *state;
-    signed_ex e;
+    signed_ex e = f->ex;
     char why[160] = "";
     static const uint8_t zero_r[] = {0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01};
     static const uint8_t zero_s[] = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x00};
-    sign_example(f, &e);
     assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, zero_r, sizeof zero_r, why,
                                            sizeof why),
                      VOUCH_PKI_E_SIGNATURE);
     assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, zero_s, sizeof zero_s, why,
                                            sizeof why),
                      VOUCH_PKI_E_SIGNATURE);
-    EVP_PKEY_free(e.key);
 }
 
 static void test_pki_verify_not_der(void **state)
 {
     fx *f = *state;
-    signed_ex e;
+    signed_ex e = f->ex;
     char why[160] = "";
     uint8_t b[VOUCH_AUTH_SIG_DER_MAX + 8];
-    sign_example(f, &e);
     /* too short, too long */
     assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, e.sig, 7, why, sizeof why),
                      VOUCH_PKI_E_PARSE);
@@ -464,15 +474,13 @@ static void test_pki_verify_not_der(void **state)
     memset(b, 0xff, 40);
     assert_int_equal(vouch_pki_auth_verify(e.key, e.digest, b, 40, why, sizeof why),
                      VOUCH_PKI_E_PARSE);
-    EVP_PKEY_free(e.key);
 }
 
 static void test_pki_verify_bad_key(void **state)
 {
     fx *f = *state;
-    signed_ex e;
+    signed_ex e = f->ex;
     char why[160] = "";
-    sign_example(f, &e);
     EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
     assert_non_null(ed);
@@ -490,7 +498,6 @@ static void test_pki_verify_bad_key(void **state)
                      VOUCH_PKI_E_ARG);
     EVP_PKEY_free(ed);
     EVP_PKEY_free(p384);
-    EVP_PKEY_free(e.key);
 }
 
 int main(void)
@@ -505,11 +512,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sign_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_does_not_verify_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pki_verify_good, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pki_verify_wrong, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pki_verify_zero, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pki_verify_not_der, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pki_verify_bad_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pki_verify_good, setup_signed, teardown_signed),
+        cmocka_unit_test_setup_teardown(test_pki_verify_wrong, setup_signed,
+                                        teardown_signed),
+        cmocka_unit_test_setup_teardown(test_pki_verify_zero, setup_signed,
+                                        teardown_signed),
+        cmocka_unit_test_setup_teardown(test_pki_verify_not_der, setup_signed,
+                                        teardown_signed),
+        cmocka_unit_test_setup_teardown(test_pki_verify_bad_key, setup_signed,
+                                        teardown_signed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
