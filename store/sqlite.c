@@ -7,6 +7,7 @@
  */
 #include "store/store_impl.h"
 #include "store/store_sqlite.h"
+#include "store/sqlite_internal.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,42 +20,6 @@
 #include <sqlite3.h>
 
 #define APP_ID 0x766f7563 /* "vouc" in the database header */
-#define STMT_CACHE 96
-
-typedef struct stmt_slot {
-    char *sql;
-    uint64_t hash; /* of sql: most lookups then compare one string, not all */
-    sqlite3_stmt *st;
-} stmt_slot;
-
-/* What a group of writes (vouch_store_begin .. commit) keeps in memory
- * instead of reading and writing it again for every write: the audit head
- * (written back once, just before COMMIT) and the next sync sequence
- * number. Only inside a group: the group holds SQLite's write lock, so no
- * other connection changes either meanwhile. */
-typedef struct group_cache {
-    vouch_store_rc broken; /* a write failed after its first change (lend): its
-                            * error; sq_commit then rolls the group back */
-    char broken_err[160];
-    int head_valid, head_dirty;
-    int64_t head_seq;
-    uint8_t head_hash[32];
-    int seq_valid;
-    int64_t seq_next;
-} group_cache;
-
-typedef struct sq_store {
-    struct vouch_store base; /* first: a vouch_store * is a sq_store * */
-    sqlite3 *db;
-    int in_group; /* vouch_store_begin() called, not yet committed */
-    group_cache gc;    /* valid while in_group */
-    group_cache gc_sp; /* gc when the current write began */
-    stmt_slot cache[STMT_CACHE];
-    size_t ncache;
-} sq_store;
-
-#define Q(s) ((sq_store *)(s))
-#define FAIL(rc, ...) return vouch_store_fail(err, n, (rc), __VA_ARGS__)
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -79,7 +44,7 @@ static vouch_store_rc map_rc(int rc)
     }
 }
 
-static vouch_store_rc dberr(sq_store *q, int rc, const char *what, char *err, size_t n)
+vouch_store_rc sq_dberr(sq_store *q, int rc, const char *what, char *err, size_t n)
 {
     FAIL(map_rc(rc) == VOUCH_STORE_OK ? VOUCH_STORE_E_INTERNAL : map_rc(rc), "%s: %s", what,
          q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
@@ -95,7 +60,7 @@ static uint64_t sql_hash(const char *sql)
     return h;
 }
 
-static int prep(sq_store *q, const char *sql, sqlite3_stmt **out)
+int sq_prep(sq_store *q, const char *sql, sqlite3_stmt **out)
 {
     uint64_t h = sql_hash(sql);
     for (size_t i = 0; i < q->ncache; i++) {
@@ -135,7 +100,7 @@ static int prep(sq_store *q, const char *sql, sqlite3_stmt **out)
     return SQLITE_OK;
 }
 
-static void done(sqlite3_stmt *st)
+void sq_done(sqlite3_stmt *st)
 {
     if (st) {
         sqlite3_reset(st);
@@ -144,16 +109,16 @@ static void done(sqlite3_stmt *st)
 }
 
 /* Run a statement that returns no rows. */
-static vouch_store_rc exec1(sq_store *q, const char *sql, char *err, size_t n)
+vouch_store_rc sq_exec1(sq_store *q, const char *sql, char *err, size_t n)
 {
     sqlite3_stmt *st;
-    int rc = prep(q, sql, &st);
+    int rc = sq_prep(q, sql, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, sql, err, n);
+        return sq_dberr(q, rc, sql, err, n);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         ;
-    vouch_store_rc r = rc == SQLITE_DONE ? VOUCH_STORE_OK : dberr(q, rc, sql, err, n);
-    done(st);
+    vouch_store_rc r = rc == SQLITE_DONE ? VOUCH_STORE_OK : sq_dberr(q, rc, sql, err, n);
+    sq_done(st);
     return r;
 }
 
@@ -162,14 +127,14 @@ static vouch_store_rc exec1(sq_store *q, const char *sql, char *err, size_t n)
 /* Every write runs between wbegin and wend: its own IMMEDIATE transaction
  * (the write lock is taken up front, so two writers never deadlock on a lock
  * upgrade), or a savepoint inside the caller's group. */
-static vouch_store_rc wbegin(sq_store *q, char *err, size_t n)
+vouch_store_rc sq_wbegin(sq_store *q, char *err, size_t n)
 {
     if (q->in_group)
         q->gc_sp = q->gc; /* restored if this write is rolled back */
-    return exec1(q, q->in_group ? "SAVEPOINT w" : "BEGIN IMMEDIATE", err, n);
+    return sq_exec1(q, q->in_group ? "SAVEPOINT w" : "BEGIN IMMEDIATE", err, n);
 }
 
-static vouch_store_rc wend(sq_store *q, vouch_store_rc rc, char *err, size_t n)
+vouch_store_rc sq_wend(sq_store *q, vouch_store_rc rc, char *err, size_t n)
 {
     if (q->in_group && sqlite3_get_autocommit(q->db)) {
         /* SQLite rolled the whole group back on a hard error (I/O, full). */
@@ -180,17 +145,17 @@ static vouch_store_rc wend(sq_store *q, vouch_store_rc rc, char *err, size_t n)
         return rc;
     }
     if (rc == VOUCH_STORE_OK) {
-        rc = exec1(q, q->in_group ? "RELEASE w" : "COMMIT", err, n);
+        rc = sq_exec1(q, q->in_group ? "RELEASE w" : "COMMIT", err, n);
         if (rc == VOUCH_STORE_OK)
             return rc;
     }
     char ignore[8];
     if (q->in_group) {
-        (void)exec1(q, "ROLLBACK TO w", ignore, sizeof ignore);
-        (void)exec1(q, "RELEASE w", ignore, sizeof ignore);
+        (void)sq_exec1(q, "ROLLBACK TO w", ignore, sizeof ignore);
+        (void)sq_exec1(q, "RELEASE w", ignore, sizeof ignore);
         q->gc = q->gc_sp;
     } else if (!sqlite3_get_autocommit(q->db)) {
-        (void)exec1(q, "ROLLBACK", ignore, sizeof ignore);
+        (void)sq_exec1(q, "ROLLBACK", ignore, sizeof ignore);
     }
     return rc;
 }
@@ -208,7 +173,7 @@ static vouch_store_rc wend(sq_store *q, vouch_store_rc rc, char *err, size_t n)
 static vouch_store_rc lbegin(sq_store *q, char *err, size_t n)
 {
     if (!q->in_group)
-        return wbegin(q, err, n);
+        return sq_wbegin(q, err, n);
     if (q->gc.broken != VOUCH_STORE_OK)
         FAIL(q->gc.broken, "an earlier write of this group failed: %s", q->gc.broken_err);
     q->gc_sp = q->gc;
@@ -219,7 +184,7 @@ static vouch_store_rc lbegin(sq_store *q, char *err, size_t n)
 static vouch_store_rc lend(sq_store *q, vouch_store_rc rc, int changed, char *err, size_t n)
 {
     if (!q->in_group)
-        return wend(q, rc, err, n);
+        return sq_wend(q, rc, err, n);
     if (sqlite3_get_autocommit(q->db)) {
         q->in_group = 0;
         memset(&q->gc, 0, sizeof q->gc);
@@ -244,7 +209,7 @@ static vouch_store_rc sq_begin(vouch_store *s, char *err, size_t n)
     sq_store *q = Q(s);
     if (q->in_group)
         FAIL(VOUCH_STORE_E_TXN, "a transaction is already open");
-    vouch_store_rc rc = exec1(q, "BEGIN IMMEDIATE", err, n);
+    vouch_store_rc rc = sq_exec1(q, "BEGIN IMMEDIATE", err, n);
     memset(&q->gc, 0, sizeof q->gc);
     if (rc == VOUCH_STORE_OK)
         q->in_group = 1;
@@ -266,17 +231,17 @@ static vouch_store_rc sq_commit(vouch_store *s, char *err, size_t n)
         FAIL(VOUCH_STORE_E_IO, "the transaction was rolled back by an earlier error");
     if (gc.broken != VOUCH_STORE_OK) {
         char ignore[8];
-        (void)exec1(q, "ROLLBACK", ignore, sizeof ignore);
+        (void)sq_exec1(q, "ROLLBACK", ignore, sizeof ignore);
         FAIL(gc.broken, "group rolled back, a write of it failed halfway: %s", gc.broken_err);
     }
     /* the audit head the group's entries moved, in the same transaction */
     vouch_store_rc rc = gc.head_dirty ? head_write(q, gc.head_seq, gc.head_hash, err, n)
                                       : VOUCH_STORE_OK;
     if (rc == VOUCH_STORE_OK)
-        rc = exec1(q, "COMMIT", err, n);
+        rc = sq_exec1(q, "COMMIT", err, n);
     if (rc != VOUCH_STORE_OK && !sqlite3_get_autocommit(q->db)) {
         char ignore[8];
-        (void)exec1(q, "ROLLBACK", ignore, sizeof ignore);
+        (void)sq_exec1(q, "ROLLBACK", ignore, sizeof ignore);
     }
     return rc;
 }
@@ -290,7 +255,7 @@ static vouch_store_rc sq_rollback(vouch_store *s, char *err, size_t n)
     memset(&q->gc, 0, sizeof q->gc);
     if (sqlite3_get_autocommit(q->db))
         return VOUCH_STORE_OK;
-    return exec1(q, "ROLLBACK", err, n);
+    return sq_exec1(q, "ROLLBACK", err, n);
 }
 
 /* ---- audit (inside a write transaction) ------------------------------------ */
@@ -307,31 +272,31 @@ static vouch_store_rc audit_add(sq_store *q, int64_t now, const char *actor, con
         seq = q->gc.head_seq + 1;
         memcpy(prev, q->gc.head_hash, 32);
     } else {
-        rc = prep(q, "SELECT seq, hash FROM audit_head WHERE id = 1", &st);
+        rc = sq_prep(q, "SELECT seq, hash FROM audit_head WHERE id = 1", &st);
         if (rc != SQLITE_OK)
-            return dberr(q, rc, "audit head", err, n);
+            return sq_dberr(q, rc, "audit head", err, n);
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 1) != 32) {
             vouch_store_rc r = rc == SQLITE_ROW || rc == SQLITE_DONE
                                    ? vouch_store_fail(err, n, VOUCH_STORE_E_CORRUPT,
                                                       "audit head record is missing or damaged")
-                                   : dberr(q, rc, "audit head", err, n);
-            done(st);
+                                   : sq_dberr(q, rc, "audit head", err, n);
+            sq_done(st);
             return r;
         }
         seq = sqlite3_column_int64(st, 0) + 1;
         memcpy(prev, sqlite3_column_blob(st, 1), 32);
-        done(st);
+        sq_done(st);
     }
     if (vouch_store_audit_hash(seq, now, actor, action, subject, details, prev, hash) != 0)
         FAIL(VOUCH_STORE_E_CRYPTO, "audit hash failed");
 
-    rc = prep(q,
+    rc = sq_prep(q,
               "INSERT INTO audit_log(seq, time, actor, action, subject, details, prev_hash, hash) "
               "VALUES(?,?,?,?,?,?,?,?)",
               &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "audit insert", err, n);
+        return sq_dberr(q, rc, "audit insert", err, n);
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
@@ -341,9 +306,9 @@ static vouch_store_rc audit_add(sq_store *q, int64_t now, const char *actor, con
     sqlite3_bind_blob(st, 7, prev, 32, SQLITE_STATIC);
     sqlite3_bind_blob(st, 8, hash, 32, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_DONE)
-        return dberr(q, rc, "audit insert", err, n);
+        return sq_dberr(q, rc, "audit insert", err, n);
     if (q->in_group) {
         /* written once for the whole group, by sq_commit */
         q->gc.head_valid = q->gc.head_dirty = 1;
@@ -363,18 +328,18 @@ static vouch_store_rc head_write(sq_store *q, int64_t seq, const uint8_t hash[32
                                  size_t n)
 {
     sqlite3_stmt *st;
-    int rc = prep(q, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", &st);
+    int rc = sq_prep(q, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "audit head update", err, n);
+        return sq_dberr(q, rc, "audit head update", err, n);
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    done(st);
-    return rc == SQLITE_DONE ? VOUCH_STORE_OK : dberr(q, rc, "audit head update", err, n);
+    sq_done(st);
+    return rc == SQLITE_DONE ? VOUCH_STORE_OK : sq_dberr(q, rc, "audit head update", err, n);
 }
 
 /* JSON details from a jansson object (consumed); compact, sorted keys. */
-static vouch_store_rc audit_addj(sq_store *q, int64_t now, const char *actor, const char *action,
+vouch_store_rc sq_audit_addj(sq_store *q, int64_t now, const char *actor, const char *action,
                                  const char *subject, json_t *details, char *err, size_t n)
 {
     char *text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -466,11 +431,11 @@ static vouch_store_rc sq_audit_append(vouch_store *s, const char *actor, const c
                                       char *err, size_t n)
 {
     sq_store *q = Q(s);
-    vouch_store_rc rc = wbegin(q, err, n);
+    vouch_store_rc rc = sq_wbegin(q, err, n);
     if (rc != VOUCH_STORE_OK)
         return rc;
     rc = audit_add(q, vouch_store_now(s), actor, action, subject, details, seq, err, n);
-    return wend(q, rc, err, n);
+    return sq_wend(q, rc, err, n);
 }
 
 static vouch_store_rc sq_audit_list(vouch_store *s, int64_t after, unsigned limit,
@@ -478,12 +443,12 @@ static vouch_store_rc sq_audit_list(vouch_store *s, int64_t after, unsigned limi
 {
     sq_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
+    int rc = sq_prep(q,
                   "SELECT seq, time, actor, action, subject, details, prev_hash, hash "
                   "FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
                   &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "audit list", err, n);
+        return sq_dberr(q, rc, "audit list", err, n);
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
     vouch_store_rc r = VOUCH_STORE_OK;
@@ -506,8 +471,8 @@ static vouch_store_rc sq_audit_list(vouch_store *s, int64_t after, unsigned limi
         }
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "audit list", err, n);
-    done(st);
+        r = sq_dberr(q, rc, "audit list", err, n);
+    sq_done(st);
     return r;
 }
 
@@ -530,17 +495,17 @@ static vouch_store_rc sq_audit_verify(vouch_store *s, vouch_store_audit_report *
     /* One read transaction so the head and the chain are one snapshot. */
     int own_txn = sqlite3_get_autocommit(q->db);
     if (own_txn) {
-        vouch_store_rc r0 = exec1(q, "BEGIN", err, n);
+        vouch_store_rc r0 = sq_exec1(q, "BEGIN", err, n);
         if (r0 != VOUCH_STORE_OK)
             return r0;
     }
-    int rc = prep(q,
+    int rc = sq_prep(q,
                   "SELECT seq, time, actor, action, subject, details, prev_hash, hash "
                   "FROM audit_log ORDER BY seq",
                   &st);
     vouch_store_rc r = VOUCH_STORE_OK;
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "audit verify", err, n);
+        r = sq_dberr(q, rc, "audit verify", err, n);
         goto out;
     }
     uint8_t prev[32] = {0};
@@ -580,18 +545,18 @@ static vouch_store_rc sq_audit_verify(vouch_store *s, vouch_store_audit_report *
         expect = seq + 1;
     }
     if (rep->problem == VOUCH_AUDIT_INTACT && rc != SQLITE_DONE) {
-        r = dberr(q, rc, "audit verify", err, n);
-        done(st);
+        r = sq_dberr(q, rc, "audit verify", err, n);
+        sq_done(st);
         goto out;
     }
-    done(st);
+    sq_done(st);
     memcpy(rep->head_hash, prev, 32);
     if (rep->problem == VOUCH_AUDIT_INTACT) {
         /* The head record is written with every entry; a log cut short
          * after its last entry still disagrees with it. */
-        rc = prep(q, "SELECT seq, hash FROM audit_head WHERE id = 1", &st);
+        rc = sq_prep(q, "SELECT seq, hash FROM audit_head WHERE id = 1", &st);
         if (rc != SQLITE_OK) {
-            r = dberr(q, rc, "audit head", err, n);
+            r = sq_dberr(q, rc, "audit head", err, n);
             goto out;
         }
         rc = sqlite3_step(st);
@@ -601,7 +566,7 @@ static vouch_store_rc sq_audit_verify(vouch_store *s, vouch_store_audit_report *
             rep->problem = VOUCH_AUDIT_TRUNCATED;
             rep->bad_seq = rep->head_seq + 1;
         }
-        done(st);
+        sq_done(st);
     }
     if (rep->problem != VOUCH_AUDIT_INTACT)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_AUDIT_BROKEN,
@@ -610,7 +575,7 @@ static vouch_store_rc sq_audit_verify(vouch_store *s, vouch_store_audit_report *
 out:
     if (own_txn && !sqlite3_get_autocommit(q->db)) {
         char ignore[8];
-        (void)exec1(q, "COMMIT", ignore, sizeof ignore);
+        (void)sq_exec1(q, "COMMIT", ignore, sizeof ignore);
     }
     return r;
 }
@@ -696,6 +661,38 @@ static const char *const migrations[] = {
     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log"
     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    /* 1 -> 2: accounts, device families, devices (sqlite_fleet.c) */
+    "CREATE TABLE accounts("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE families("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    " cert_der BLOB NOT NULL,"
+    " sha256 BLOB NOT NULL UNIQUE,"
+    " subject TEXT NOT NULL,"
+    " ours INTEGER NOT NULL CHECK (ours IN (0, 1)),"
+    " status INTEGER NOT NULL CHECK (status IN (1, 2)),"
+    " verify_code TEXT,"
+    " code_expires INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " verified_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX family_account ON families(account_id);"
+    "CREATE TABLE devices("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    " device_id TEXT NOT NULL,"
+    " family_id INTEGER REFERENCES families(id),"
+    " cert_der BLOB,"
+    " cert_sha256 BLOB,"
+    " status INTEGER NOT NULL CHECK (status IN (1, 2, 3)),"
+    " created_at INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL DEFAULT 0,"
+    " CHECK ((cert_der IS NULL) = (cert_sha256 IS NULL)));"
+    "CREATE UNIQUE INDEX device_account_id ON devices(account_id, device_id);"
+    "CREATE UNIQUE INDEX device_cert ON devices(cert_sha256) WHERE cert_sha256 IS NOT NULL;"
+    "CREATE INDEX device_family ON devices(family_id) WHERE family_id IS NOT NULL;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == VOUCH_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -722,7 +719,7 @@ static vouch_store_rc migrate(sq_store *q, const char *path, char *err, size_t n
     sqlite3 *db = q->db;
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "start schema migration", err, n);
+        return sq_dberr(q, rc, "start schema migration", err, n);
     vouch_store_rc r = VOUCH_STORE_OK;
     int64_t has_table = 0, objects = 0, app = 0, version = 0;
     if ((rc = single_int(db,
@@ -731,7 +728,7 @@ static vouch_store_rc migrate(sq_store *q, const char *path, char *err, size_t n
                          &has_table)) != SQLITE_OK ||
         (rc = single_int(db, "SELECT count(*) FROM sqlite_schema", &objects)) != SQLITE_OK ||
         (rc = single_int(db, "PRAGMA application_id", &app)) != SQLITE_OK) {
-        r = dberr(q, rc, path, err, n);
+        r = sq_dberr(q, rc, path, err, n);
         goto out;
     }
     if (app != 0 && app != APP_ID) {
@@ -754,7 +751,7 @@ static vouch_store_rc migrate(sq_store *q, const char *path, char *err, size_t n
                  "PRAGMA application_id = %d;",
                  APP_ID);
         if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK) {
-            r = dberr(q, rc, "create schema", err, n);
+            r = sq_dberr(q, rc, "create schema", err, n);
             goto out;
         }
     }
@@ -762,7 +759,7 @@ static vouch_store_rc migrate(sq_store *q, const char *path, char *err, size_t n
         r = rc == SQLITE_NOTFOUND
                 ? vouch_store_fail(err, n, VOUCH_STORE_E_CORRUPT, "%s: schema_version is empty",
                                    path)
-                : dberr(q, rc, path, err, n);
+                : sq_dberr(q, rc, path, err, n);
         goto out;
     }
     if (version > VOUCH_STORE_SCHEMA_VERSION) {
@@ -792,7 +789,7 @@ static vouch_store_rc migrate(sq_store *q, const char *path, char *err, size_t n
         snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d",
                  VOUCH_STORE_SCHEMA_VERSION);
         if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK) {
-            r = dberr(q, rc, "record schema version", err, n);
+            r = sq_dberr(q, rc, "record schema version", err, n);
             goto out;
         }
     }
@@ -800,7 +797,7 @@ out:
     if (r == VOUCH_STORE_OK) {
         rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
-            r = dberr(q, rc, "commit schema migration", err, n);
+            r = sq_dberr(q, rc, "commit schema migration", err, n);
     }
     if (!sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -812,7 +809,7 @@ static vouch_store_rc sq_schema_version(vouch_store *s, int *v, char *err, size_
     int64_t x = 0;
     int rc = single_int(Q(s)->db, "SELECT version FROM schema_version", &x);
     if (rc != SQLITE_OK)
-        return dberr(Q(s), rc, "schema version", err, n);
+        return sq_dberr(Q(s), rc, "schema version", err, n);
     *v = (int)x;
     return VOUCH_STORE_OK;
 }
@@ -823,11 +820,11 @@ static vouch_store_rc sq_check_integrity(vouch_store *s, char *err, size_t n)
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(q->db, "PRAGMA integrity_check", -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "integrity check", err, n);
+        return sq_dberr(q, rc, "integrity check", err, n);
     rc = sqlite3_step(st);
     vouch_store_rc r = VOUCH_STORE_OK;
     if (rc != SQLITE_ROW) {
-        r = dberr(q, rc, "integrity check", err, n);
+        r = sq_dberr(q, rc, "integrity check", err, n);
     } else {
         const char *res = (const char *)sqlite3_column_text(st, 0);
         if (!res || strcmp(res, "ok") != 0)
@@ -838,7 +835,7 @@ static vouch_store_rc sq_check_integrity(vouch_store *s, char *err, size_t n)
     if (r == VOUCH_STORE_OK) {
         rc = sqlite3_prepare_v2(q->db, "PRAGMA foreign_key_check", -1, &st, NULL);
         if (rc != SQLITE_OK)
-            return dberr(q, rc, "foreign key check", err, n);
+            return sq_dberr(q, rc, "foreign key check", err, n);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             r = vouch_store_fail(err, n, VOUCH_STORE_E_CORRUPT,
@@ -846,7 +843,7 @@ static vouch_store_rc sq_check_integrity(vouch_store *s, char *err, size_t n)
                                  (const char *)sqlite3_column_text(st, 0),
                                  (long long)sqlite3_column_int64(st, 1));
         else if (rc != SQLITE_DONE)
-            r = dberr(q, rc, "foreign key check", err, n);
+            r = sq_dberr(q, rc, "foreign key check", err, n);
         sqlite3_finalize(st);
     }
     return r;
@@ -966,15 +963,15 @@ static vouch_store_rc exists(sq_store *q, const char *sql, int64_t id, int *yes,
                              size_t n)
 {
     sqlite3_stmt *st;
-    int rc = prep(q, sql, &st);
+    int rc = sq_prep(q, sql, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, sql, err, n);
+        return sq_dberr(q, rc, sql, err, n);
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
     *yes = rc == SQLITE_ROW;
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return dberr(q, rc, sql, err, n);
+        return sq_dberr(q, rc, sql, err, n);
     return VOUCH_STORE_OK;
 }
 
@@ -983,7 +980,7 @@ static vouch_store_rc sq_issuer_insert(vouch_store *s, const vouch_store_issuer 
 {
     sq_store *q = Q(s);
     int64_t now = vouch_store_now(s);
-    vouch_store_rc r = wbegin(q, err, n);
+    vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
     sqlite3_stmt *st;
@@ -996,12 +993,12 @@ static vouch_store_rc sq_issuer_insert(vouch_store *s, const vouch_store_issuer 
         if (r != VOUCH_STORE_OK)
             goto out;
     }
-    rc = prep(q,
+    rc = sq_prep(q,
               "INSERT INTO issuers(name, kind, parent_id, cert_der, key_pem, key_ref, created_at)"
               " VALUES(?,?,?,?,?,?,?)",
               &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "issuer insert", err, n);
+        r = sq_dberr(q, rc, "issuer insert", err, n);
         goto out;
     }
     sqlite3_bind_text(st, 1, in->name, -1, SQLITE_STATIC);
@@ -1015,21 +1012,21 @@ static vouch_store_rc sq_issuer_insert(vouch_store *s, const vouch_store_issuer 
         sqlite3_bind_text(st, 6, in->key_ref, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, now);
     rc = sqlite3_step(st);
-    done(st);
+    sq_done(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         r = vouch_store_fail(err, n, VOUCH_STORE_E_EXISTS, "issuer \"%s\" already exists",
                              in->name);
         goto out;
     }
     if (rc != SQLITE_DONE) {
-        r = dberr(q, rc, "issuer insert", err, n);
+        r = sq_dberr(q, rc, "issuer insert", err, n);
         goto out;
     }
     int64_t new_id = sqlite3_last_insert_rowid(q->db);
     static const char *const kinds[] = {"", "root", "issuing", "family"};
     char subj[64];
     snprintf(subj, sizeof subj, "issuer=%" PRId64, new_id);
-    r = audit_addj(q, now, actor, "issuer.create", subj,
+    r = sq_audit_addj(q, now, actor, "issuer.create", subj,
                    json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)new_id, "name", in->name,
                              "kind", kinds[in->kind], "key",
                              in->key_ref && *in->key_ref ? in->key_ref : "encrypted-pem"),
@@ -1037,7 +1034,7 @@ static vouch_store_rc sq_issuer_insert(vouch_store *s, const vouch_store_issuer 
     if (r == VOUCH_STORE_OK && id)
         *id = new_id;
 out:
-    return wend(q, r, err, n);
+    return sq_wend(q, r, err, n);
 }
 
 #define ISSUER_COLS "id, name, kind, parent_id, cert_der, key_pem, key_ref, crl_number, created_at"
@@ -1058,7 +1055,7 @@ static void issuer_view(sqlite3_stmt *st, vouch_store_issuer *is)
 }
 
 /* Copy strings and blobs of a view into one allocation. */
-static char *dup_into(char **p, const void *src, size_t len, int text)
+char *sq_dup_into(char **p, const void *src, size_t len, int text)
 {
     if (!src)
         return NULL;
@@ -1075,12 +1072,12 @@ static vouch_store_rc sq_issuer_get(vouch_store *s, const char *name, int64_t id
 {
     sq_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
+    int rc = sq_prep(q,
                   name ? "SELECT " ISSUER_COLS " FROM issuers WHERE name = ?"
                        : "SELECT " ISSUER_COLS " FROM issuers WHERE id = ?",
                   &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "issuer get", err, n);
+        return sq_dberr(q, rc, "issuer get", err, n);
     if (name)
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     else
@@ -1093,7 +1090,7 @@ static vouch_store_rc sq_issuer_get(vouch_store *s, const char *name, int64_t id
                  : vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND,
                                     "no issuer with id %" PRId64, id);
     } else if (rc != SQLITE_ROW) {
-        r = dberr(q, rc, "issuer get", err, n);
+        r = sq_dberr(q, rc, "issuer get", err, n);
     } else {
         vouch_store_issuer v;
         issuer_view(st, &v);
@@ -1105,13 +1102,13 @@ static vouch_store_rc sq_issuer_get(vouch_store *s, const char *name, int64_t id
         } else {
             *out = v;
             out->_mem = mem;
-            out->name = dup_into(&p, v.name, ln ? ln - 1 : 0, 1);
-            out->key_pem = dup_into(&p, v.key_pem, lp ? lp - 1 : 0, 1);
-            out->key_ref = dup_into(&p, v.key_ref, lr ? lr - 1 : 0, 1);
-            out->cert_der = (uint8_t *)dup_into(&p, v.cert_der, v.cert_der_len, 0);
+            out->name = sq_dup_into(&p, v.name, ln ? ln - 1 : 0, 1);
+            out->key_pem = sq_dup_into(&p, v.key_pem, lp ? lp - 1 : 0, 1);
+            out->key_ref = sq_dup_into(&p, v.key_ref, lr ? lr - 1 : 0, 1);
+            out->cert_der = (uint8_t *)sq_dup_into(&p, v.cert_der, v.cert_der_len, 0);
         }
     }
-    done(st);
+    sq_done(st);
     return r;
 }
 
@@ -1120,9 +1117,9 @@ static vouch_store_rc sq_issuer_list(vouch_store *s, vouch_store_issuer_cb cb, v
 {
     sq_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT " ISSUER_COLS " FROM issuers ORDER BY id", &st);
+    int rc = sq_prep(q, "SELECT " ISSUER_COLS " FROM issuers ORDER BY id", &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "issuer list", err, n);
+        return sq_dberr(q, rc, "issuer list", err, n);
     vouch_store_rc r = VOUCH_STORE_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         vouch_store_issuer v;
@@ -1133,8 +1130,8 @@ static vouch_store_rc sq_issuer_list(vouch_store *s, vouch_store_issuer_cb cb, v
         }
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "issuer list", err, n);
-    done(st);
+        r = sq_dberr(q, rc, "issuer list", err, n);
+    sq_done(st);
     return r;
 }
 
@@ -1142,17 +1139,17 @@ static vouch_store_rc sq_issuer_next_crl_number(vouch_store *s, int64_t issuer_i
                                                 char *err, size_t n)
 {
     sq_store *q = Q(s);
-    vouch_store_rc r = wbegin(q, err, n);
+    vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
     sqlite3_stmt *st;
-    int rc = prep(q,
+    int rc = sq_prep(q,
                   "UPDATE issuers SET crl_number = crl_number + 1 WHERE id = ? "
                   "RETURNING crl_number",
                   &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "crl number", err, n);
-        return wend(q, r, err, n);
+        r = sq_dberr(q, rc, "crl number", err, n);
+        return sq_wend(q, r, err, n);
     }
     sqlite3_bind_int64(st, 1, issuer_id);
     rc = sqlite3_step(st);
@@ -1164,9 +1161,9 @@ static vouch_store_rc sq_issuer_next_crl_number(vouch_store *s, int64_t issuer_i
                              "no issuer with id %" PRId64, issuer_id);
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "crl number", err, n);
-    done(st);
-    return wend(q, r, err, n);
+        r = sq_dberr(q, rc, "crl number", err, n);
+    sq_done(st);
+    return sq_wend(q, r, err, n);
 }
 
 /* ---- templates --------------------------------------------------------------------- */
@@ -1176,37 +1173,37 @@ static vouch_store_rc sq_template_put(vouch_store *s, const char *name, const ch
 {
     sq_store *q = Q(s);
     int64_t now = vouch_store_now(s);
-    vouch_store_rc r = wbegin(q, err, n);
+    vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
     sqlite3_stmt *st;
-    int rc = prep(q,
+    int rc = sq_prep(q,
                   "INSERT INTO templates(name, body, created_at, updated_at) VALUES(?,?,?,?) "
                   "ON CONFLICT(name) DO UPDATE SET body = excluded.body, "
                   "updated_at = excluded.updated_at",
                   &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "template put", err, n);
-        return wend(q, r, err, n);
+        r = sq_dberr(q, rc, "template put", err, n);
+        return sq_wend(q, r, err, n);
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, now);
     rc = sqlite3_step(st);
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_DONE) {
-        r = dberr(q, rc, "template put", err, n);
-        return wend(q, r, err, n);
+        r = sq_dberr(q, rc, "template put", err, n);
+        return sq_wend(q, r, err, n);
     }
     char subj[160];
     snprintf(subj, sizeof subj, "template=%s", name);
     json_error_t je;
     json_t *b = json_loads(body, 0, &je);
-    r = audit_addj(q, now, actor, "template.put", subj, json_pack("{s:s,s:o?}", "name", name,
+    r = sq_audit_addj(q, now, actor, "template.put", subj, json_pack("{s:s,s:o?}", "name", name,
                                                                   "body", b),
                    err, n);
-    return wend(q, r, err, n);
+    return sq_wend(q, r, err, n);
 }
 
 static vouch_store_rc sq_template_get(vouch_store *s, const char *name,
@@ -1214,17 +1211,17 @@ static vouch_store_rc sq_template_get(vouch_store *s, const char *name,
 {
     sq_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT name, body, created_at, updated_at FROM templates WHERE name = ?",
+    int rc = sq_prep(q, "SELECT name, body, created_at, updated_at FROM templates WHERE name = ?",
                   &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "template get", err, n);
+        return sq_dberr(q, rc, "template get", err, n);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     vouch_store_rc r = VOUCH_STORE_OK;
     if (rc == SQLITE_DONE) {
         r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no template named \"%s\"", name);
     } else if (rc != SQLITE_ROW) {
-        r = dberr(q, rc, "template get", err, n);
+        r = sq_dberr(q, rc, "template get", err, n);
     } else {
         size_t ln = (size_t)sqlite3_column_bytes(st, 0), lb = (size_t)sqlite3_column_bytes(st, 1);
         char *mem = malloc(ln + lb + 2), *p = mem;
@@ -1232,13 +1229,13 @@ static vouch_store_rc sq_template_get(vouch_store *s, const char *name,
             r = vouch_store_fail(err, n, VOUCH_STORE_E_NOMEM, "out of memory");
         } else {
             out->_mem = mem;
-            out->name = dup_into(&p, sqlite3_column_text(st, 0), ln, 1);
-            out->body = dup_into(&p, sqlite3_column_text(st, 1), lb, 1);
+            out->name = sq_dup_into(&p, sqlite3_column_text(st, 0), ln, 1);
+            out->body = sq_dup_into(&p, sqlite3_column_text(st, 1), lb, 1);
             out->created_at = sqlite3_column_int64(st, 2);
             out->updated_at = sqlite3_column_int64(st, 3);
         }
     }
-    done(st);
+    sq_done(st);
     return r;
 }
 
@@ -1247,10 +1244,10 @@ static vouch_store_rc sq_template_list(vouch_store *s, vouch_store_template_cb c
 {
     sq_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT name, body, created_at, updated_at FROM templates ORDER BY name",
+    int rc = sq_prep(q, "SELECT name, body, created_at, updated_at FROM templates ORDER BY name",
                   &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "template list", err, n);
+        return sq_dberr(q, rc, "template list", err, n);
     vouch_store_rc r = VOUCH_STORE_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         vouch_store_template t;
@@ -1265,8 +1262,8 @@ static vouch_store_rc sq_template_list(vouch_store *s, vouch_store_template_cb c
         }
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "template list", err, n);
-    done(st);
+        r = sq_dberr(q, rc, "template list", err, n);
+    sq_done(st);
     return r;
 }
 
@@ -1344,10 +1341,10 @@ static vouch_store_rc cert_copy(const vouch_store_cert *v, vouch_store_cert *out
         FAIL(VOUCH_STORE_E_NOMEM, "out of memory");
     *out = *v;
     out->_mem = mem;
-    out->subject = dup_into(&p, v->subject, ls, 1);
-    out->device_id = dup_into(&p, v->device_id, ld, 1);
-    out->template_name = dup_into(&p, v->template_name, lt, 1);
-    out->der = (uint8_t *)dup_into(&p, v->der, v->der_len, 0);
+    out->subject = sq_dup_into(&p, v->subject, ls, 1);
+    out->device_id = sq_dup_into(&p, v->device_id, ld, 1);
+    out->template_name = sq_dup_into(&p, v->template_name, lt, 1);
+    out->der = (uint8_t *)sq_dup_into(&p, v->der, v->der_len, 0);
     return VOUCH_STORE_OK;
 }
 
@@ -1360,15 +1357,15 @@ static vouch_store_rc next_seq(sq_store *q, int64_t *seq, char *err, size_t n)
         return VOUCH_STORE_OK;
     }
     sqlite3_stmt *st;
-    int rc = prep(q, SQL_NEXT_SEQ, &st);
+    int rc = sq_prep(q, SQL_NEXT_SEQ, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "next seq", err, n);
+        return sq_dberr(q, rc, "next seq", err, n);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0);
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_ROW)
-        return dberr(q, rc, "next seq", err, n);
+        return sq_dberr(q, rc, "next seq", err, n);
     if (q->in_group) {
         q->gc.seq_valid = 1;
         q->gc.seq_next = *seq + 1;
@@ -1381,18 +1378,18 @@ static vouch_store_rc count_add(sq_store *q, const char *tmpl, int status, int d
                                 size_t n)
 {
     sqlite3_stmt *st;
-    int rc = prep(q,
+    int rc = sq_prep(q,
                   "INSERT INTO cert_counts(template, status, n) VALUES(?,?,?) "
                   "ON CONFLICT(template, status) DO UPDATE SET n = n + excluded.n",
                   &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "counts", err, n);
+        return sq_dberr(q, rc, "counts", err, n);
     sqlite3_bind_text(st, 1, tmpl ? tmpl : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, status);
     sqlite3_bind_int(st, 3, delta);
     rc = sqlite3_step(st);
-    done(st);
-    return rc == SQLITE_DONE ? VOUCH_STORE_OK : dberr(q, rc, "counts", err, n);
+    sq_done(st);
+    return rc == SQLITE_DONE ? VOUCH_STORE_OK : sq_dberr(q, rc, "counts", err, n);
 }
 
 static vouch_store_rc sq_cert_insert(vouch_store *s, const vouch_store_cert *in,
@@ -1422,13 +1419,13 @@ static vouch_store_rc sq_cert_insert(vouch_store *s, const vouch_store_cert *in,
         r = next_seq(q, &seq, err, n);
     if (r != VOUCH_STORE_OK)
         goto out;
-    rc = prep(q,
+    rc = sq_prep(q,
               "INSERT INTO certificates(issuer_id, serial, subject, device_id, template, status,"
               " not_before, not_after, issued_at, der, sha256, renewed_from, seq)"
               " VALUES(?,?,?,?,?,1,?,?,?,?,?,?,?)",
               &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "certificate insert", err, n);
+        r = sq_dberr(q, rc, "certificate insert", err, n);
         goto out;
     }
     sqlite3_bind_int64(st, 1, in->issuer_id);
@@ -1447,7 +1444,7 @@ static vouch_store_rc sq_cert_insert(vouch_store *s, const vouch_store_cert *in,
         sqlite3_bind_int64(st, 11, in->renewed_from);
     sqlite3_bind_int64(st, 12, seq);
     rc = sqlite3_step(st);
-    done(st);
+    sq_done(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         r = vouch_store_fail(err, n, VOUCH_STORE_E_DUP_SERIAL,
                              "issuer %" PRId64 " already has serial %s", in->issuer_id, hex);
@@ -1459,7 +1456,7 @@ static vouch_store_rc sq_cert_insert(vouch_store *s, const vouch_store_cert *in,
         goto out;
     }
     if (rc != SQLITE_DONE) {
-        r = dberr(q, rc, "certificate insert", err, n);
+        r = sq_dberr(q, rc, "certificate insert", err, n);
         goto out;
     }
     changed = 1;
@@ -1473,7 +1470,7 @@ static vouch_store_rc sq_cert_insert(vouch_store *s, const vouch_store_cert *in,
     if (issue_details(details, sizeof details, new_id, in, hex, fp))
         r = audit_add(q, now, actor, "cert.issue", subj, details, NULL, err, n);
     else
-        r = audit_addj(q, now, actor, "cert.issue", subj,
+        r = sq_audit_addj(q, now, actor, "cert.issue", subj,
                        json_pack("{s:I,s:I,s:s,s:s?,s:s?,s:I,s:s,s:I}", "id",
                                  (json_int_t)new_id, "issuer_id", (json_int_t)in->issuer_id,
                                  "serial", hex, "template", in->template_name, "device_id",
@@ -1493,9 +1490,9 @@ static vouch_store_rc sq_cert_get(vouch_store *s, int64_t issuer_id, const uint8
     sq_store *q = Q(s);
     sqlite3_stmt *st;
     const char *sql = serial ? SQL_GET_SERIAL : sha ? SQL_GET_FP : SQL_GET_ID;
-    int rc = prep(q, sql, &st);
+    int rc = sq_prep(q, sql, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "certificate get", err, n);
+        return sq_dberr(q, rc, "certificate get", err, n);
     if (serial) {
         sqlite3_bind_int64(st, 1, issuer_id);
         sqlite3_bind_blob(st, 2, serial, (int)serial_len, SQLITE_STATIC);
@@ -1525,9 +1522,9 @@ static vouch_store_rc sq_cert_get(vouch_store *s, int64_t issuer_id, const uint8
                                  "no certificate with id %" PRId64, id);
         }
     } else {
-        r = dberr(q, rc, "certificate get", err, n);
+        r = sq_dberr(q, rc, "certificate get", err, n);
     }
-    done(st);
+    sq_done(st);
     return r;
 }
 
@@ -1546,9 +1543,9 @@ static vouch_store_rc sq_cert_revoke(vouch_store *s, int64_t issuer_id, const ui
     int64_t id = 0, seq = 0;
     int status = 0, changed = 0;
     char tmpl[VOUCH_STORE_NAME_MAX + 1] = "";
-    int rc = prep(q, SQL_REVOKE_LOOKUP, &st);
+    int rc = sq_prep(q, SQL_REVOKE_LOOKUP, &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "revoke", err, n);
+        r = sq_dberr(q, rc, "revoke", err, n);
         goto out;
     }
     sqlite3_bind_int64(st, 1, issuer_id);
@@ -1559,13 +1556,13 @@ static vouch_store_rc sq_cert_revoke(vouch_store *s, int64_t issuer_id, const ui
         status = sqlite3_column_int(st, 1);
         snprintf(tmpl, sizeof tmpl, "%s", (const char *)sqlite3_column_text(st, 2));
     }
-    done(st);
+    sq_done(st);
     if (rc == SQLITE_DONE)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_UNKNOWN_CERT,
                              "issuer %" PRId64 " has no certificate with serial %s", issuer_id,
                              hex);
     else if (rc != SQLITE_ROW)
-        r = dberr(q, rc, "revoke", err, n);
+        r = sq_dberr(q, rc, "revoke", err, n);
     else if (status == 2)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_ALREADY_REVOKED,
                              "certificate %s of issuer %" PRId64 " is already revoked", hex,
@@ -1574,12 +1571,12 @@ static vouch_store_rc sq_cert_revoke(vouch_store *s, int64_t issuer_id, const ui
         r = next_seq(q, &seq, err, n);
     if (r != VOUCH_STORE_OK)
         goto out;
-    rc = prep(q,
+    rc = sq_prep(q,
               "UPDATE certificates SET status = 2, revoked_at = ?, reason = ?, seq = ? "
               "WHERE id = ? AND status = 1",
               &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "revoke", err, n);
+        r = sq_dberr(q, rc, "revoke", err, n);
         goto out;
     }
     sqlite3_bind_int64(st, 1, now);
@@ -1587,9 +1584,9 @@ static vouch_store_rc sq_cert_revoke(vouch_store *s, int64_t issuer_id, const ui
     sqlite3_bind_int64(st, 3, seq);
     sqlite3_bind_int64(st, 4, id);
     rc = sqlite3_step(st);
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_DONE || sqlite3_changes(q->db) != 1) {
-        r = rc != SQLITE_DONE ? dberr(q, rc, "revoke", err, n)
+        r = rc != SQLITE_DONE ? sq_dberr(q, rc, "revoke", err, n)
                               : vouch_store_fail(err, n, VOUCH_STORE_E_INTERNAL,
                                                  "revoke: row changed underneath");
         goto out;
@@ -1609,7 +1606,7 @@ static vouch_store_rc sq_cert_revoke(vouch_store *s, int64_t issuer_id, const ui
     jb_str(&b, "serial", hex);
     jb_raw(&b, "}", 1);
     r = b.ok ? audit_add(q, now, actor, "cert.revoke", subj, details, NULL, err, n)
-             : audit_addj(q, now, actor, "cert.revoke", subj,
+             : sq_audit_addj(q, now, actor, "cert.revoke", subj,
                           json_pack("{s:I,s:I,s:s,s:i}", "id", (json_int_t)id, "issuer_id",
                                     (json_int_t)issuer_id, "serial", hex, "reason", reason),
                           err, n);
@@ -1721,9 +1718,9 @@ static vouch_store_rc sq_cert_search(vouch_store *s, const vouch_store_cert_filt
     if (!build_sql(f, 0, with_der, sql, sizeof sql, &keycol))
         FAIL(VOUCH_STORE_E_INTERNAL, "search query too long");
     sqlite3_stmt *st;
-    int rc = prep(q, sql, &st);
+    int rc = sq_prep(q, sql, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "certificate search", err, n);
+        return sq_dberr(q, rc, "certificate search", err, n);
     int64_t now = vouch_store_now(s);
     bind_filter(st, f, now);
     BI(":ck", cur->started ? cur->key : INT64_MIN);
@@ -1746,11 +1743,11 @@ static vouch_store_rc sq_cert_search(vouch_store *s, const vouch_store_cert_filt
     }
     if (r == VOUCH_STORE_OK) {
         if (rc != SQLITE_DONE)
-            r = dberr(q, rc, "certificate search", err, n);
+            r = sq_dberr(q, rc, "certificate search", err, n);
         else if (rows < limit)
             cur->done = 1;
     }
-    done(st);
+    sq_done(st);
     return r;
 }
 
@@ -1759,14 +1756,14 @@ static const char SQL_COUNT_ALL[] = "SELECT coalesce(sum(n), 0) FROM cert_counts
 static vouch_store_rc count_all(sq_store *q, uint64_t *count, char *err, size_t n)
 {
     sqlite3_stmt *st;
-    int rc = prep(q, SQL_COUNT_ALL, &st);
+    int rc = sq_prep(q, SQL_COUNT_ALL, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "certificate count", err, n);
+        return sq_dberr(q, rc, "certificate count", err, n);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *count = (uint64_t)sqlite3_column_int64(st, 0);
-    done(st);
-    return rc == SQLITE_ROW ? VOUCH_STORE_OK : dberr(q, rc, "certificate count", err, n);
+    sq_done(st);
+    return rc == SQLITE_ROW ? VOUCH_STORE_OK : sq_dberr(q, rc, "certificate count", err, n);
 }
 
 static vouch_store_rc sq_cert_count(vouch_store *s, const vouch_store_cert_filter *f,
@@ -1780,15 +1777,15 @@ static vouch_store_rc sq_cert_count(vouch_store *s, const vouch_store_cert_filte
     if (!build_sql(f, 1, 0, sql, sizeof sql, &keycol))
         FAIL(VOUCH_STORE_E_INTERNAL, "count query too long");
     sqlite3_stmt *st;
-    int rc = prep(q, sql, &st);
+    int rc = sq_prep(q, sql, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "certificate count", err, n);
+        return sq_dberr(q, rc, "certificate count", err, n);
     bind_filter(st, f, vouch_store_now(s));
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *count = (uint64_t)sqlite3_column_int64(st, 0);
-    done(st);
-    return rc == SQLITE_ROW ? VOUCH_STORE_OK : dberr(q, rc, "certificate count", err, n);
+    sq_done(st);
+    return rc == SQLITE_ROW ? VOUCH_STORE_OK : sq_dberr(q, rc, "certificate count", err, n);
 }
 
 static vouch_store_rc sq_cert_list_revoked(vouch_store *s, int64_t issuer_id,
@@ -1803,9 +1800,9 @@ static vouch_store_rc sq_cert_list_revoked(vouch_store *s, int64_t issuer_id,
     if (!yes)
         FAIL(VOUCH_STORE_E_UNKNOWN_ISSUER, "issuer %" PRId64 " does not exist", issuer_id);
     sqlite3_stmt *st;
-    int rc = prep(q, SQL_LIST_REVOKED, &st);
+    int rc = sq_prep(q, SQL_LIST_REVOKED, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "revoked list", err, n);
+        return sq_dberr(q, rc, "revoked list", err, n);
     sqlite3_bind_int64(st, 1, issuer_id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         vouch_store_revoked e;
@@ -1819,8 +1816,8 @@ static vouch_store_rc sq_cert_list_revoked(vouch_store *s, int64_t issuer_id,
         }
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "revoked list", err, n);
-    done(st);
+        r = sq_dberr(q, rc, "revoked list", err, n);
+    sq_done(st);
     return r;
 }
 
@@ -1831,9 +1828,9 @@ static vouch_store_rc sq_cert_changes_since(vouch_store *s, int64_t after, unsig
     sq_store *q = Q(s);
     sqlite3_stmt *st;
     *last = after;
-    int rc = prep(q, SQL_CHANGES, &st);
+    int rc = sq_prep(q, SQL_CHANGES, &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "changes", err, n);
+        return sq_dberr(q, rc, "changes", err, n);
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (int64_t)limit);
     int64_t now = vouch_store_now(s);
@@ -1848,8 +1845,8 @@ static vouch_store_rc sq_cert_changes_since(vouch_store *s, int64_t after, unsig
         }
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "changes", err, n);
-    done(st);
+        r = sq_dberr(q, rc, "changes", err, n);
+    sq_done(st);
     return r;
 }
 
@@ -1859,12 +1856,12 @@ static vouch_store_rc sq_cert_counts(vouch_store *s, vouch_store_counts *out, ch
     sq_store *q = Q(s);
     sqlite3_stmt *st;
     int own = sqlite3_get_autocommit(q->db);
-    vouch_store_rc r = own ? exec1(q, "BEGIN", err, n) : VOUCH_STORE_OK;
+    vouch_store_rc r = own ? sq_exec1(q, "BEGIN", err, n) : VOUCH_STORE_OK;
     if (r != VOUCH_STORE_OK)
         return r;
-    int rc = prep(q, "SELECT status, sum(n) FROM cert_counts GROUP BY status", &st);
+    int rc = sq_prep(q, "SELECT status, sum(n) FROM cert_counts GROUP BY status", &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "counts", err, n);
+        r = sq_dberr(q, rc, "counts", err, n);
         goto out;
     }
     uint64_t stored_active = 0;
@@ -1875,30 +1872,30 @@ static vouch_store_rc sq_cert_counts(vouch_store *s, vouch_store_counts *out, ch
         else
             out->revoked = (uint64_t)v;
     }
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_DONE) {
-        r = dberr(q, rc, "counts", err, n);
+        r = sq_dberr(q, rc, "counts", err, n);
         goto out;
     }
-    rc = prep(q, SQL_EXPIRED_COUNT, &st);
+    rc = sq_prep(q, SQL_EXPIRED_COUNT, &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "counts", err, n);
+        r = sq_dberr(q, rc, "counts", err, n);
         goto out;
     }
     sqlite3_bind_int64(st, 1, vouch_store_now(s));
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         out->expired = (uint64_t)sqlite3_column_int64(st, 0);
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_ROW) {
-        r = dberr(q, rc, "counts", err, n);
+        r = sq_dberr(q, rc, "counts", err, n);
         goto out;
     }
     out->active = stored_active >= out->expired ? stored_active - out->expired : 0;
 out:
     if (own && !sqlite3_get_autocommit(q->db)) {
         char ignore[8];
-        (void)exec1(q, "COMMIT", ignore, sizeof ignore);
+        (void)sq_exec1(q, "COMMIT", ignore, sizeof ignore);
     }
     return r;
 }
@@ -1910,7 +1907,7 @@ static vouch_store_rc sq_cert_counts_by_template(vouch_store *s,
     sq_store *q = Q(s);
     sqlite3_stmt *st;
     int own = sqlite3_get_autocommit(q->db);
-    vouch_store_rc r = own ? exec1(q, "BEGIN", err, n) : VOUCH_STORE_OK;
+    vouch_store_rc r = own ? sq_exec1(q, "BEGIN", err, n) : VOUCH_STORE_OK;
     if (r != VOUCH_STORE_OK)
         return r;
     /* Expired per template first (a short index range), then merged with the
@@ -1920,27 +1917,27 @@ static vouch_store_rc sq_cert_counts_by_template(vouch_store *s,
         r = vouch_store_fail(err, n, VOUCH_STORE_E_NOMEM, "out of memory");
         goto out;
     }
-    int rc = prep(q, SQL_EXPIRED_BY_TEMPLATE, &st);
+    int rc = sq_prep(q, SQL_EXPIRED_BY_TEMPLATE, &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "counts", err, n);
+        r = sq_dberr(q, rc, "counts", err, n);
         goto out;
     }
     sqlite3_bind_int64(st, 1, vouch_store_now(s));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_object_set_new(expired, (const char *)sqlite3_column_text(st, 0),
                             json_integer(sqlite3_column_int64(st, 1)));
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_DONE) {
-        r = dberr(q, rc, "counts", err, n);
+        r = sq_dberr(q, rc, "counts", err, n);
         goto out;
     }
-    rc = prep(q,
+    rc = sq_prep(q,
               "SELECT template, sum(CASE status WHEN 1 THEN n ELSE 0 END),"
               " sum(CASE status WHEN 2 THEN n ELSE 0 END) FROM cert_counts"
               " GROUP BY template ORDER BY template",
               &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "counts", err, n);
+        r = sq_dberr(q, rc, "counts", err, n);
         goto out;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1958,13 +1955,13 @@ static vouch_store_rc sq_cert_counts_by_template(vouch_store *s,
         }
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "counts", err, n);
-    done(st);
+        r = sq_dberr(q, rc, "counts", err, n);
+    sq_done(st);
 out:
     json_decref(expired);
     if (own && !sqlite3_get_autocommit(q->db)) {
         char ignore[8];
-        (void)exec1(q, "COMMIT", ignore, sizeof ignore);
+        (void)sq_exec1(q, "COMMIT", ignore, sizeof ignore);
     }
     return r;
 }
@@ -1976,34 +1973,34 @@ static vouch_store_rc sq_token_insert(vouch_store *s, const char *name, const ui
 {
     sq_store *q = Q(s);
     int64_t now = vouch_store_now(s);
-    vouch_store_rc r = wbegin(q, err, n);
+    vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
     sqlite3_stmt *st;
-    int rc = prep(q, "INSERT INTO api_tokens(name, hash, created_at) VALUES(?,?,?)", &st);
+    int rc = sq_prep(q, "INSERT INTO api_tokens(name, hash, created_at) VALUES(?,?,?)", &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "token insert", err, n);
-        return wend(q, r, err, n);
+        r = sq_dberr(q, rc, "token insert", err, n);
+        return sq_wend(q, r, err, n);
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
     rc = sqlite3_step(st);
-    done(st);
+    sq_done(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_EXISTS, "a token named \"%s\" exists", name);
     else if (rc != SQLITE_DONE)
-        r = dberr(q, rc, "token insert", err, n);
+        r = sq_dberr(q, rc, "token insert", err, n);
     if (r == VOUCH_STORE_OK) {
         int64_t new_id = sqlite3_last_insert_rowid(q->db);
         char subj[64];
         snprintf(subj, sizeof subj, "token=%" PRId64, new_id);
-        r = audit_addj(q, now, actor, "token.create", subj,
+        r = sq_audit_addj(q, now, actor, "token.create", subj,
                        json_pack("{s:I,s:s}", "id", (json_int_t)new_id, "name", name), err, n);
         if (r == VOUCH_STORE_OK && id)
             *id = new_id;
     }
-    return wend(q, r, err, n);
+    return sq_wend(q, r, err, n);
 }
 
 static vouch_store_rc sq_token_verify(vouch_store *s, const uint8_t hash[32], int64_t *id,
@@ -2011,9 +2008,9 @@ static vouch_store_rc sq_token_verify(vouch_store *s, const uint8_t hash[32], in
 {
     sq_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT id, name, hash, revoked FROM api_tokens", &st);
+    int rc = sq_prep(q, "SELECT id, name, hash, revoked FROM api_tokens", &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "token verify", err, n);
+        return sq_dberr(q, rc, "token verify", err, n);
     /* Admin tokens are few; compare with every one, no early exit. */
     int64_t match = 0;
     int revoked = 0;
@@ -2029,9 +2026,9 @@ static vouch_store_rc sq_token_verify(vouch_store *s, const uint8_t hash[32], in
                      (const char *)sqlite3_column_text(st, 1));
         }
     }
-    done(st);
+    sq_done(st);
     if (rc != SQLITE_DONE)
-        return dberr(q, rc, "token verify", err, n);
+        return sq_dberr(q, rc, "token verify", err, n);
     if (!match)
         FAIL(VOUCH_STORE_E_TOKEN_INVALID, "token not recognized");
     if (revoked)
@@ -2048,43 +2045,43 @@ static vouch_store_rc sq_token_revoke(vouch_store *s, int64_t id, const char *ac
 {
     sq_store *q = Q(s);
     int64_t now = vouch_store_now(s);
-    vouch_store_rc r = wbegin(q, err, n);
+    vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT revoked FROM api_tokens WHERE id = ?", &st);
+    int rc = sq_prep(q, "SELECT revoked FROM api_tokens WHERE id = ?", &st);
     if (rc != SQLITE_OK) {
-        r = dberr(q, rc, "token revoke", err, n);
-        return wend(q, r, err, n);
+        r = sq_dberr(q, rc, "token revoke", err, n);
+        return sq_wend(q, r, err, n);
     }
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
     int revoked = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    done(st);
+    sq_done(st);
     if (rc == SQLITE_DONE)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no token with id %" PRId64, id);
     else if (rc != SQLITE_ROW)
-        r = dberr(q, rc, "token revoke", err, n);
+        r = sq_dberr(q, rc, "token revoke", err, n);
     else if (revoked)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_TOKEN_REVOKED,
                              "token %" PRId64 " is already revoked", id);
     if (r == VOUCH_STORE_OK) {
-        rc = prep(q, "UPDATE api_tokens SET revoked = 1 WHERE id = ?", &st);
+        rc = sq_prep(q, "UPDATE api_tokens SET revoked = 1 WHERE id = ?", &st);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int64(st, 1, id);
             rc = sqlite3_step(st);
-            done(st);
+            sq_done(st);
         }
         if (rc != SQLITE_DONE)
-            r = dberr(q, rc, "token revoke", err, n);
+            r = sq_dberr(q, rc, "token revoke", err, n);
     }
     if (r == VOUCH_STORE_OK) {
         char subj[64];
         snprintf(subj, sizeof subj, "token=%" PRId64, id);
-        r = audit_addj(q, now, actor, "token.revoke", subj,
+        r = sq_audit_addj(q, now, actor, "token.revoke", subj,
                        json_pack("{s:I}", "id", (json_int_t)id), err, n);
     }
-    return wend(q, r, err, n);
+    return sq_wend(q, r, err, n);
 }
 
 static vouch_store_rc sq_token_list(vouch_store *s, vouch_store_token_cb cb, void *ctx,
@@ -2092,9 +2089,9 @@ static vouch_store_rc sq_token_list(vouch_store *s, vouch_store_token_cb cb, voi
 {
     sq_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT id, name, created_at, revoked FROM api_tokens ORDER BY id", &st);
+    int rc = sq_prep(q, "SELECT id, name, created_at, revoked FROM api_tokens ORDER BY id", &st);
     if (rc != SQLITE_OK)
-        return dberr(q, rc, "token list", err, n);
+        return sq_dberr(q, rc, "token list", err, n);
     vouch_store_rc r = VOUCH_STORE_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         vouch_store_token_info t;
@@ -2108,8 +2105,8 @@ static vouch_store_rc sq_token_list(vouch_store *s, vouch_store_token_cb cb, voi
         }
     }
     if (r == VOUCH_STORE_OK && rc != SQLITE_DONE)
-        r = dberr(q, rc, "token list", err, n);
-    done(st);
+        r = sq_dberr(q, rc, "token list", err, n);
+    sq_done(st);
     return r;
 }
 
@@ -2192,6 +2189,20 @@ static const vouch_store_ops sq_ops = {
     .token_verify = sq_token_verify,
     .token_revoke = sq_token_revoke,
     .token_list = sq_token_list,
+    .account_create = sq_account_create,
+    .account_get = sq_account_get,
+    .account_list = sq_account_list,
+    .family_insert = sq_family_insert,
+    .family_get = sq_family_get,
+    .family_set_code = sq_family_set_code,
+    .family_verify = sq_family_verify,
+    .family_list = sq_family_list,
+    .device_insert = sq_device_insert,
+    .device_get = sq_device_get,
+    .device_set_status = sq_device_set_status,
+    .device_set_cert = sq_device_set_cert,
+    .device_touch = sq_device_touch,
+    .device_list = sq_device_list,
     .audit_append = sq_audit_append,
     .audit_list = sq_audit_list,
     .audit_verify = sq_audit_verify,

@@ -669,3 +669,249 @@ vouch_store_rc vouch_store_audit_verify(vouch_store *s, vouch_store_audit_report
     memset(rep, 0, sizeof *rep);
     return s->ops->audit_verify(s, rep, err, errsize);
 }
+
+/* ---- accounts, families, devices ------------------------------------------------ */
+
+#define CERT_DER_MAX (16 * 1024) /* a certificate larger than this is not one we keep */
+
+static vouch_store_rc check_device_id(const char *id, char *err, size_t errsize)
+{
+    if (!id || !*id)
+        FAIL(VOUCH_STORE_E_ARG, "device id is missing or empty");
+    size_t len = strnlen(id, VOUCH_DEVICE_ID_MAX + 1);
+    if (len > VOUCH_DEVICE_ID_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "device id is longer than %d bytes", VOUCH_DEVICE_ID_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
+            FAIL(VOUCH_STORE_E_ARG, "device id contains a control character");
+    return VOUCH_STORE_OK;
+}
+
+static vouch_store_rc check_code(const char *code, char *err, size_t errsize)
+{
+    size_t len = code ? strnlen(code, VOUCH_FAMILY_CODE_MAX + 1) : 0;
+    if (len == 0 || len > VOUCH_FAMILY_CODE_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "verification code must be 1..%d bytes", VOUCH_FAMILY_CODE_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)code[i] <= 0x20 || (unsigned char)code[i] >= 0x7f)
+            FAIL(VOUCH_STORE_E_ARG, "verification code must be printable ASCII");
+    return VOUCH_STORE_OK;
+}
+
+vouch_store_rc vouch_store_account_create(vouch_store *s, const char *name, const char *actor,
+                                          int64_t *id, char *err, size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_name("account name", name, err, errsize));
+    return s->ops->account_create(s, name, ACTOR(actor), id, err, errsize);
+}
+
+vouch_store_rc vouch_store_account_get(vouch_store *s, const char *name, int64_t *id, char *err,
+                                       size_t errsize)
+{
+    NEED_STORE();
+    if (!id)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    CHECK(check_name("account name", name, err, errsize));
+    return s->ops->account_get(s, name, id, err, errsize);
+}
+
+vouch_store_rc vouch_store_account_list(vouch_store *s, vouch_store_account_cb cb, void *ctx,
+                                        char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    return s->ops->account_list(s, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_family_insert(vouch_store *s, const vouch_store_family *in,
+                                         const char *actor, int64_t *id, char *err,
+                                         size_t errsize)
+{
+    NEED_STORE();
+    if (!in || in->account_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "family or its account is missing");
+    if (!in->cert_der || in->cert_der_len == 0 || in->cert_der_len > CERT_DER_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "family certificate must be 1..%d bytes", CERT_DER_MAX);
+    if (!in->subject)
+        FAIL(VOUCH_STORE_E_ARG, "family subject is NULL");
+    if (in->status != VOUCH_FAMILY_PENDING && in->status != VOUCH_FAMILY_VERIFIED)
+        FAIL(VOUCH_STORE_E_ARG, "family status must be pending or verified");
+    if (in->status == VOUCH_FAMILY_PENDING)
+        CHECK(check_code(in->verify_code, err, errsize));
+    vouch_store_family f = *in;
+    if (f.status == VOUCH_FAMILY_VERIFIED) {
+        f.verify_code = NULL;
+        f.code_expires = 0;
+    }
+    f.ours = in->ours ? 1 : 0;
+    if (sha256(in->cert_der, in->cert_der_len, f.sha256) != 0)
+        FAIL(VOUCH_STORE_E_CRYPTO, "cannot hash the family certificate");
+    return s->ops->family_insert(s, &f, ACTOR(actor), id, err, errsize);
+}
+
+vouch_store_rc vouch_store_family_get(vouch_store *s, int64_t id, const uint8_t *sha256_,
+                                      vouch_store_family *out, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    if ((id > 0) == (sha256_ != NULL))
+        FAIL(VOUCH_STORE_E_ARG, "give a family id or a fingerprint, not both");
+    return s->ops->family_get(s, id, sha256_, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_family_set_code(vouch_store *s, int64_t id, const char *code,
+                                           int64_t expires, const char *actor, char *err,
+                                           size_t errsize)
+{
+    NEED_STORE();
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "family id must be positive");
+    CHECK(check_code(code, err, errsize));
+    return s->ops->family_set_code(s, id, code, expires, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_family_verify(vouch_store *s, int64_t id, const char *actor,
+                                         char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "family id must be positive");
+    return s->ops->family_verify(s, id, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_family_list(vouch_store *s, int64_t account_id,
+                                       vouch_store_family_cb cb, void *ctx, char *err,
+                                       size_t errsize)
+{
+    NEED_STORE();
+    if (!cb || account_id < 0)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL or account id negative");
+    return s->ops->family_list(s, account_id, cb, ctx, err, errsize);
+}
+
+void vouch_store_family_clear(vouch_store_family *f)
+{
+    if (!f)
+        return;
+    free(f->_mem);
+    memset(f, 0, sizeof *f);
+}
+
+static vouch_store_rc check_device_status(vouch_device_status st, char *err, size_t errsize)
+{
+    if (st != VOUCH_DEVICE_ACTIVE && st != VOUCH_DEVICE_DISABLED && st != VOUCH_DEVICE_BLOCKED)
+        FAIL(VOUCH_STORE_E_ARG, "device status must be active, disabled or blocked");
+    return VOUCH_STORE_OK;
+}
+
+vouch_store_rc vouch_store_device_insert(vouch_store *s, const vouch_store_device *in,
+                                         const char *action, const char *actor, int64_t *id,
+                                         char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!in || in->account_id <= 0 || in->family_id < 0)
+        FAIL(VOUCH_STORE_E_ARG, "device or its account is missing");
+    CHECK(check_device_id(in->device_id, err, errsize));
+    CHECK(check_device_status(in->status, err, errsize));
+    if (!action || strncmp(action, "device.", 7) != 0)
+        FAIL(VOUCH_STORE_E_ARG, "audit action must start with 'device.'");
+    if ((in->cert_der == NULL) != (in->cert_der_len == 0) || in->cert_der_len > CERT_DER_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "device certificate must be absent or 1..%d bytes",
+             CERT_DER_MAX);
+    vouch_store_device d = *in;
+    memset(d.cert_sha256, 0, sizeof d.cert_sha256);
+    if (d.cert_der && sha256(d.cert_der, d.cert_der_len, d.cert_sha256) != 0)
+        FAIL(VOUCH_STORE_E_CRYPTO, "cannot hash the device certificate");
+    return s->ops->device_insert(s, &d, action, ACTOR(actor), id, err, errsize);
+}
+
+vouch_store_rc vouch_store_device_get(vouch_store *s, int64_t account_id, const char *device_id,
+                                      int64_t id, vouch_store_device *out, char *err,
+                                      size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    if (device_id) {
+        if (account_id <= 0 || id != 0)
+            FAIL(VOUCH_STORE_E_ARG, "a device id needs its account (and no row id)");
+        CHECK(check_device_id(device_id, err, errsize));
+    } else if (id <= 0) {
+        FAIL(VOUCH_STORE_E_ARG, "give a device id with its account, or a row id");
+    }
+    return s->ops->device_get(s, account_id, device_id, device_id ? 0 : id, NULL, out, err,
+                              errsize);
+}
+
+vouch_store_rc vouch_store_device_get_by_cert(vouch_store *s, const uint8_t sha256_[32],
+                                              vouch_store_device *out, char *err,
+                                              size_t errsize)
+{
+    NEED_STORE();
+    if (!out || !sha256_)
+        FAIL(VOUCH_STORE_E_ARG, "fingerprint or output is NULL");
+    memset(out, 0, sizeof *out);
+    return s->ops->device_get(s, 0, NULL, 0, sha256_, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_device_set_status(vouch_store *s, int64_t id,
+                                             vouch_device_status status, const char *actor,
+                                             char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "device row id must be positive");
+    CHECK(check_device_status(status, err, errsize));
+    return s->ops->device_set_status(s, id, status, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
+                                           const uint8_t *der, size_t len, const char *actor,
+                                           char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (id <= 0 || family_id < 0)
+        FAIL(VOUCH_STORE_E_ARG, "device row id must be positive");
+    if (!der || len == 0 || len > CERT_DER_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "device certificate must be 1..%d bytes", CERT_DER_MAX);
+    uint8_t h[32];
+    if (sha256(der, len, h) != 0)
+        FAIL(VOUCH_STORE_E_CRYPTO, "cannot hash the device certificate");
+    return s->ops->device_set_cert(s, id, family_id, der, len, h, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_device_touch(vouch_store *s, const int64_t *ids, const int64_t *times,
+                                        size_t count, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (count == 0)
+        return VOUCH_STORE_OK;
+    if (!ids || !times)
+        FAIL(VOUCH_STORE_E_ARG, "ids or times is NULL");
+    return s->ops->device_touch(s, ids, times, count, err, errsize);
+}
+
+vouch_store_rc vouch_store_device_list(vouch_store *s, int64_t account_id, int64_t after_id,
+                                       unsigned limit, int with_der, vouch_store_device_cb cb,
+                                       void *ctx, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb || account_id <= 0 || after_id < 0)
+        FAIL(VOUCH_STORE_E_ARG, "callback or account missing");
+    if (limit < 1 || limit > 10000)
+        FAIL(VOUCH_STORE_E_ARG, "limit must be 1..10000 (got %u)", limit);
+    return s->ops->device_list(s, account_id, after_id, limit, with_der, cb, ctx, err, errsize);
+}
+
+void vouch_store_device_clear(vouch_store_device *d)
+{
+    if (!d)
+        return;
+    free(d->_mem);
+    memset(d, 0, sizeof *d);
+}

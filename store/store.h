@@ -52,7 +52,7 @@ extern "C" {
 
 /* Newest schema this build knows; a database with a higher version is
  * refused (VOUCH_STORE_E_SCHEMA_NEWER) instead of being misread. */
-#define VOUCH_STORE_SCHEMA_VERSION 1
+#define VOUCH_STORE_SCHEMA_VERSION 2
 
 typedef enum vouch_store_rc {
     VOUCH_STORE_OK = 0,
@@ -351,6 +351,148 @@ typedef struct vouch_store_token_info {
 typedef int (*vouch_store_token_cb)(void *ctx, const vouch_store_token_info *t);
 vouch_store_rc vouch_store_token_list(vouch_store *s, vouch_store_token_cb cb, void *ctx,
                                       char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* ---- accounts, device families, devices (schema 2) ------------------------
+ * An account is a tenant of the cloud service. A device family is a CA
+ * certificate registered to ONE account: a verified family vouches for
+ * every device whose chain ends at it. A device belongs to one account,
+ * either enrolled on its own with its certificate, or registered through
+ * a family (just in time, at its first authentication). docs/storage.md. */
+
+/* Create an account. E_EXISTS when the name is taken. Audited
+ * "account.create". */
+vouch_store_rc vouch_store_account_create(vouch_store *s, const char *name, const char *actor,
+                                          int64_t *id, char *err, size_t errsize) VOUCH_STORE_WUR;
+/* The account's id by name; E_NOT_FOUND. */
+vouch_store_rc vouch_store_account_get(vouch_store *s, const char *name, int64_t *id, char *err,
+                                       size_t errsize) VOUCH_STORE_WUR;
+typedef struct vouch_store_account_info {
+    int64_t id;
+    const char *name;
+    int64_t created_at;
+    uint64_t families, devices;
+} vouch_store_account_info;
+typedef int (*vouch_store_account_cb)(void *ctx, const vouch_store_account_info *a);
+/* Every account, by name, with its family and device counts. */
+vouch_store_rc vouch_store_account_list(vouch_store *s, vouch_store_account_cb cb, void *ctx,
+                                        char *err, size_t errsize) VOUCH_STORE_WUR;
+
+typedef enum vouch_family_status {
+    VOUCH_FAMILY_PENDING = 1,  /* waits for its proof of possession */
+    VOUCH_FAMILY_VERIFIED = 2  /* vouches for its devices */
+} vouch_family_status;
+
+#define VOUCH_FAMILY_CODE_MAX 64 /* verification code, printable ASCII */
+
+typedef struct vouch_store_family {
+    int64_t id;                 /* assigned by insert */
+    int64_t account_id;
+    char *account;              /* the account's name (filled on read) */
+    uint8_t *cert_der;          /* the family CA certificate */
+    size_t cert_der_len;
+    uint8_t sha256[32];         /* its fingerprint, computed by insert */
+    char *subject;              /* RFC 4514 */
+    int ours;                   /* 1: one of this CA's issuers (no proof needed) */
+    vouch_family_status status;
+    char *verify_code;          /* PENDING: the code the proof must carry; else NULL */
+    int64_t code_expires;       /* PENDING: when the code stops being accepted */
+    int64_t created_at, verified_at;
+    void *_mem;
+} vouch_store_family;
+
+/* Register a family CA certificate to an account. Uses account_id,
+ * cert_der, subject, ours, status, verify_code, code_expires. E_EXISTS when
+ * the certificate is already registered (to any account), E_NOT_FOUND when
+ * the account is not. Audited "family.enroll". */
+vouch_store_rc vouch_store_family_insert(vouch_store *s, const vouch_store_family *in,
+                                         const char *actor, int64_t *id, char *err,
+                                         size_t errsize) VOUCH_STORE_WUR;
+/* By id (sha256 NULL) or by certificate fingerprint (id 0). E_NOT_FOUND. */
+vouch_store_rc vouch_store_family_get(vouch_store *s, int64_t id, const uint8_t *sha256,
+                                      vouch_store_family *out, char *err,
+                                      size_t errsize) VOUCH_STORE_WUR;
+/* A pending family gets a new code (an expired one is replaced this way).
+ * E_NOT_FOUND, E_ARG when it is verified already. Audited "family.code". */
+vouch_store_rc vouch_store_family_set_code(vouch_store *s, int64_t id, const char *code,
+                                           int64_t expires, const char *actor, char *err,
+                                           size_t errsize) VOUCH_STORE_WUR;
+/* A pending family becomes verified and its code is forgotten. OK when it
+ * already was. E_NOT_FOUND. Audited "family.verify". */
+vouch_store_rc vouch_store_family_verify(vouch_store *s, int64_t id, const char *actor,
+                                         char *err, size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_family_cb)(void *ctx, const vouch_store_family *f);
+/* The families of an account (account_id 0: every family), by id, with
+ * their certificates. */
+vouch_store_rc vouch_store_family_list(vouch_store *s, int64_t account_id,
+                                       vouch_store_family_cb cb, void *ctx, char *err,
+                                       size_t errsize) VOUCH_STORE_WUR;
+void vouch_store_family_clear(vouch_store_family *f);
+
+typedef enum vouch_device_status {
+    VOUCH_DEVICE_ACTIVE = 1,
+    VOUCH_DEVICE_DISABLED = 2, /* switched off by its owner */
+    VOUCH_DEVICE_BLOCKED = 3   /* one device shut out of its family */
+} vouch_device_status;
+
+#define VOUCH_DEVICE_ID_MAX 64
+
+typedef struct vouch_store_device {
+    int64_t id;                 /* assigned by insert */
+    int64_t account_id;
+    char *account;              /* the account's name (filled on read) */
+    char *device_id;            /* unique in the account, 1..64 bytes */
+    int64_t family_id;          /* 0: enrolled on its own */
+    uint8_t *cert_der;          /* its certificate; NULL: none yet */
+    size_t cert_der_len;
+    uint8_t cert_sha256[32];    /* fingerprint of cert_der (computed by insert) */
+    int has_cert;               /* set on read: it has a certificate (a listing
+                                 * without der leaves cert_der NULL) */
+    vouch_device_status status;
+    int64_t created_at;
+    int64_t last_seen;          /* last successful authentication; 0: never */
+    void *_mem;
+} vouch_store_device;
+
+/* Create a device record. Uses account_id, device_id, family_id, cert_der
+ * (may be NULL), status. E_EXISTS when the account already has that
+ * device id or another device has that certificate; E_NOT_FOUND when the
+ * account or family is unknown, or the family belongs to another account.
+ * Audited with `action` ("device.enroll", "device.register", ...). */
+vouch_store_rc vouch_store_device_insert(vouch_store *s, const vouch_store_device *in,
+                                         const char *action, const char *actor, int64_t *id,
+                                         char *err, size_t errsize) VOUCH_STORE_WUR;
+/* By account and device id (device_id not NULL), or by row id.
+ * E_NOT_FOUND. */
+vouch_store_rc vouch_store_device_get(vouch_store *s, int64_t account_id, const char *device_id,
+                                      int64_t id, vouch_store_device *out, char *err,
+                                      size_t errsize) VOUCH_STORE_WUR;
+/* The device holding the certificate with this fingerprint. E_NOT_FOUND. */
+vouch_store_rc vouch_store_device_get_by_cert(vouch_store *s, const uint8_t sha256[32],
+                                              vouch_store_device *out, char *err,
+                                              size_t errsize) VOUCH_STORE_WUR;
+/* Set the status. E_NOT_FOUND. Audited "device.<enable|disable|block>". */
+vouch_store_rc vouch_store_device_set_status(vouch_store *s, int64_t id,
+                                             vouch_device_status status, const char *actor,
+                                             char *err, size_t errsize) VOUCH_STORE_WUR;
+/* Bind a certificate (a family device's first or renewed one) and its
+ * family to the device. E_EXISTS when another device holds that
+ * certificate. Audited "device.certificate". */
+vouch_store_rc vouch_store_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
+                                           const uint8_t *der, size_t len, const char *actor,
+                                           char *err, size_t errsize) VOUCH_STORE_WUR;
+/* Record successful authentications: last_seen of devices ids[i] becomes
+ * times[i] (never moves back). One transaction, not audited (the counts
+ * go to the server log). Unknown ids are skipped. */
+vouch_store_rc vouch_store_device_touch(vouch_store *s, const int64_t *ids,
+                                        const int64_t *times, size_t n, char *err,
+                                        size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_device_cb)(void *ctx, const vouch_store_device *d);
+/* Up to limit (1..10000) devices of the account with row id > after_id,
+ * by row id (with their certificates when with_der). */
+vouch_store_rc vouch_store_device_list(vouch_store *s, int64_t account_id, int64_t after_id,
+                                       unsigned limit, int with_der, vouch_store_device_cb cb,
+                                       void *ctx, char *err, size_t errsize) VOUCH_STORE_WUR;
+void vouch_store_device_clear(vouch_store_device *d);
 
 /* ---- audit log ------------------------------------------------------------ */
 

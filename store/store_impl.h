@@ -72,6 +72,42 @@ typedef struct vouch_store_ops {
     vouch_store_rc (*token_list)(vouch_store *s, vouch_store_token_cb cb, void *ctx, char *err,
                                  size_t n);
 
+    vouch_store_rc (*account_create)(vouch_store *s, const char *name, const char *actor,
+                                     int64_t *id, char *err, size_t n);
+    vouch_store_rc (*account_get)(vouch_store *s, const char *name, int64_t *id, char *err,
+                                  size_t n);
+    vouch_store_rc (*account_list)(vouch_store *s, vouch_store_account_cb cb, void *ctx,
+                                   char *err, size_t n);
+    /* in->sha256 computed by store.c */
+    vouch_store_rc (*family_insert)(vouch_store *s, const vouch_store_family *in,
+                                    const char *actor, int64_t *id, char *err, size_t n);
+    vouch_store_rc (*family_get)(vouch_store *s, int64_t id, const uint8_t *sha256,
+                                 vouch_store_family *out, char *err, size_t n);
+    vouch_store_rc (*family_set_code)(vouch_store *s, int64_t id, const char *code,
+                                      int64_t expires, const char *actor, char *err, size_t n);
+    vouch_store_rc (*family_verify)(vouch_store *s, int64_t id, const char *actor, char *err,
+                                    size_t n);
+    vouch_store_rc (*family_list)(vouch_store *s, int64_t account_id, vouch_store_family_cb cb,
+                                  void *ctx, char *err, size_t n);
+    /* in->cert_sha256 computed by store.c when cert_der is set */
+    vouch_store_rc (*device_insert)(vouch_store *s, const vouch_store_device *in,
+                                    const char *action, const char *actor, int64_t *id,
+                                    char *err, size_t n);
+    /* by (account_id, device_id), by id, or by cert sha256: exactly one */
+    vouch_store_rc (*device_get)(vouch_store *s, int64_t account_id, const char *device_id,
+                                 int64_t id, const uint8_t *sha256, vouch_store_device *out,
+                                 char *err, size_t n);
+    vouch_store_rc (*device_set_status)(vouch_store *s, int64_t id, vouch_device_status st,
+                                        const char *actor, char *err, size_t n);
+    vouch_store_rc (*device_set_cert)(vouch_store *s, int64_t id, int64_t family_id,
+                                      const uint8_t *der, size_t len, const uint8_t sha256[32],
+                                      const char *actor, char *err, size_t n);
+    vouch_store_rc (*device_touch)(vouch_store *s, const int64_t *ids, const int64_t *times,
+                                   size_t count, char *err, size_t n);
+    vouch_store_rc (*device_list)(vouch_store *s, int64_t account_id, int64_t after_id,
+                                  unsigned limit, int with_der, vouch_store_device_cb cb,
+                                  void *ctx, char *err, size_t n);
+
     vouch_store_rc (*audit_append)(vouch_store *s, const char *actor, const char *action,
                                    const char *subject, const char *details, int64_t *seq,
                                    char *err, size_t n);

@@ -288,7 +288,7 @@ static void test_open_newer_schema_refused(void **state)
     assert_non_null(strstr(err, "99"));
     assert_non_null(strstr(err, "newer"));
     /* the file was not touched: still version 99 */
-    raw_exec(path, "UPDATE schema_version SET version = 1");
+    raw_exec(path, "UPDATE schema_version SET version = 2");
     assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
     vouch_store_close(s);
     /* an emptied version table is damage, not version 0 */
@@ -1772,6 +1772,260 @@ static void test_audit_detects_reorder_and_rehash(void **state)
     assert_int_equal(rep.bad_seq, 5);
 }
 
+
+/* ---- accounts, families, devices (schema 2) ---------------------------------- */
+
+static int count_cb(void *ctx, const void *x)
+{
+    (void)x;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int account_cb(void *ctx, const vouch_store_account_info *a)
+{
+    return count_cb(ctx, a);
+}
+
+static void test_migration_1_to_2_keeps_data(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int64_t is = add_issuer(s, "ca");
+    add_cert(s, is, 1);
+    vouch_store_close(s);
+    /* back to a version-1 database: what 'vouch ca init' made before */
+    raw_exec(path, "DROP TABLE devices; DROP TABLE families; DROP TABLE accounts;"
+                   "UPDATE schema_version SET version = 1");
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    int v = 0;
+    assert_int_equal(vouch_store_schema_version(s, &v, err, sizeof err), OK);
+    assert_int_equal(v, 2);
+    uint64_t n = 0;
+    vouch_store_cert_filter f = {0};
+    assert_int_equal(vouch_store_cert_count(s, &f, &n, err, sizeof err), OK);
+    assert_int_equal(n, 1);
+    int64_t id = 0;
+    assert_int_equal(vouch_store_account_create(s, "acme", "t", &id, err, sizeof err), OK);
+    assert_true(id > 0);
+    vouch_store_close(s);
+}
+
+static void test_accounts(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = 0, b = 0, got = 0;
+    assert_int_equal(vouch_store_account_create(s, "acme", "t", &a, err, sizeof err), OK);
+    assert_int_equal(vouch_store_account_create(s, "acme", "t", &b, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_non_null(strstr(err, "acme"));
+    assert_int_equal(vouch_store_account_create(s, "", "t", &b, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_account_create(s, "a\nb", "t", &b, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_account_get(s, "nope", &got, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_account_get(s, "acme", &got, err, sizeof err), OK);
+    assert_int_equal(got, a);
+    assert_int_equal(vouch_store_account_create(s, "beta", "t", &b, err, sizeof err), OK);
+    int count = 0;
+    assert_int_equal(vouch_store_account_list(s, account_cb, &count, err, sizeof err), OK);
+    assert_int_equal(count, 2);
+    vouch_store_close(s);
+}
+
+static void test_families(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = 0, b = 0, fid = 0, x = 0;
+    assert_int_equal(vouch_store_account_create(s, "acme", "t", &a, err, sizeof err), OK);
+    assert_int_equal(vouch_store_account_create(s, "beta", "t", &b, err, sizeof err), OK);
+    uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x07};
+    vouch_store_family in = {.account_id = a, .cert_der = der, .cert_der_len = sizeof der,
+                             .subject = "CN=Vendor", .status = VOUCH_FAMILY_PENDING,
+                             .verify_code = "abc123", .code_expires = clock_now + 600};
+    /* refusals first: no code, no account, no certificate */
+    in.verify_code = NULL;
+    assert_int_equal(vouch_store_family_insert(s, &in, "t", &fid, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.verify_code = "bad code";
+    assert_int_equal(vouch_store_family_insert(s, &in, "t", &fid, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.verify_code = "abc123";
+    in.account_id = 999;
+    assert_int_equal(vouch_store_family_insert(s, &in, "t", &fid, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    in.account_id = a;
+    in.cert_der_len = 0;
+    assert_int_equal(vouch_store_family_insert(s, &in, "t", &fid, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.cert_der_len = sizeof der;
+    assert_int_equal(vouch_store_family_insert(s, &in, "t", &fid, err, sizeof err), OK);
+    /* one family, one account: the same certificate again, for any account */
+    in.account_id = b;
+    assert_int_equal(vouch_store_family_insert(s, &in, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    vouch_store_family f;
+    assert_int_equal(vouch_store_family_get(s, fid, NULL, &f, err, sizeof err), OK);
+    assert_int_equal(f.status, VOUCH_FAMILY_PENDING);
+    assert_string_equal(f.verify_code, "abc123");
+    assert_string_equal(f.account, "acme");
+    assert_memory_equal(f.cert_der, der, sizeof der);
+    uint8_t h[32];
+    memcpy(h, f.sha256, 32);
+    vouch_store_family_clear(&f);
+    assert_int_equal(vouch_store_family_get(s, 0, h, &f, err, sizeof err), OK);
+    assert_int_equal(f.id, fid);
+    vouch_store_family_clear(&f);
+    assert_int_equal(vouch_store_family_get(s, fid, h, &f, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_family_get(s, 77, NULL, &f, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_family_set_code(s, fid, "new-code", clock_now + 900, "t", err,
+                                                 sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_family_verify(s, 77, "t", err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_family_verify(s, fid, "t", err, sizeof err), OK);
+    assert_int_equal(vouch_store_family_verify(s, fid, "t", err, sizeof err), OK);
+    assert_int_equal(vouch_store_family_set_code(s, fid, "again", clock_now, "t", err,
+                                                 sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_family_get(s, fid, NULL, &f, err, sizeof err), OK);
+    assert_int_equal(f.status, VOUCH_FAMILY_VERIFIED);
+    assert_null(f.verify_code);
+    assert_int_equal(f.verified_at, clock_now);
+    vouch_store_family_clear(&f);
+    int count = 0;
+    assert_int_equal(vouch_store_family_list(s, b, (vouch_store_family_cb)count_cb, &count,
+                                             err, sizeof err),
+                     OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(vouch_store_family_list(s, 0, (vouch_store_family_cb)count_cb, &count,
+                                             err, sizeof err),
+                     OK);
+    assert_int_equal(count, 1);
+    vouch_store_close(s);
+}
+
+static void test_devices(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = 0, b = 0, fid = 0, d1 = 0, d2 = 0, x = 0;
+    assert_int_equal(vouch_store_account_create(s, "acme", "t", &a, err, sizeof err), OK);
+    assert_int_equal(vouch_store_account_create(s, "beta", "t", &b, err, sizeof err), OK);
+    uint8_t fder[] = {0x30, 0x03, 0x02, 0x01, 0x09};
+    vouch_store_family fam = {.account_id = a, .cert_der = fder, .cert_der_len = sizeof fder,
+                              .subject = "CN=F", .status = VOUCH_FAMILY_VERIFIED, .ours = 1};
+    assert_int_equal(vouch_store_family_insert(s, &fam, "t", &fid, err, sizeof err), OK);
+    uint8_t c1[] = {0x30, 0x03, 0x02, 0x01, 0x01}, c2[] = {0x30, 0x03, 0x02, 0x01, 0x02};
+    vouch_store_device in = {.account_id = a, .device_id = "dev-1", .cert_der = c1,
+                             .cert_der_len = sizeof c1, .status = VOUCH_DEVICE_ACTIVE};
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.enroll", "t", &d1, err,
+                                               sizeof err),
+                     OK);
+    /* refusals: same id, same certificate elsewhere, another account's family,
+     * no account, bad status, bad action, over-long id */
+    in.cert_der = c2;
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.enroll", "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_non_null(strstr(err, "dev-1"));
+    in.device_id = "dev-2";
+    in.cert_der = c1;
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.enroll", "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_non_null(strstr(err, "certificate"));
+    in.account_id = b;
+    in.cert_der = c2;
+    in.family_id = fid;
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.register", "t", &x, err,
+                                               sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    in.account_id = 999;
+    in.family_id = 0;
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.enroll", "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    in.account_id = a;
+    in.status = 7;
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.enroll", "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.status = VOUCH_DEVICE_ACTIVE;
+    assert_int_equal(vouch_store_device_insert(s, &in, "cert.issue", "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.device_id = "0123456789012345678901234567890123456789012345678901234567890123456789";
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.enroll", "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* a blocked device with no certificate yet, in the family's account */
+    vouch_store_device pre = {.account_id = a, .device_id = "dev-2",
+                              .status = VOUCH_DEVICE_BLOCKED};
+    assert_int_equal(vouch_store_device_insert(s, &pre, "device.block", "t", &d2, err,
+                                               sizeof err),
+                     OK);
+    vouch_store_device d;
+    assert_int_equal(vouch_store_device_get(s, a, "dev-2", 0, &d, err, sizeof err), OK);
+    assert_int_equal(d.id, d2);
+    assert_false(d.has_cert);
+    assert_null(d.cert_der);
+    assert_int_equal(d.status, VOUCH_DEVICE_BLOCKED);
+    vouch_store_device_clear(&d);
+    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c2, sizeof c2, "t", err, sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c1, sizeof c1, "t", err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    uint8_t h[32];
+    EVP_Digest(c2, sizeof c2, h, NULL, EVP_sha256(), NULL);
+    assert_int_equal(vouch_store_device_get_by_cert(s, h, &d, err, sizeof err), OK);
+    assert_int_equal(d.id, d2);
+    assert_int_equal(d.family_id, fid);
+    assert_true(d.has_cert);
+    assert_memory_equal(d.cert_der, c2, sizeof c2);
+    assert_string_equal(d.account, "acme");
+    vouch_store_device_clear(&d);
+    h[0] ^= 1;
+    assert_int_equal(vouch_store_device_get_by_cert(s, h, &d, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_device_get(s, b, "dev-1", 0, &d, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_device_set_status(s, 999, VOUCH_DEVICE_DISABLED, "t", err,
+                                                   sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_device_set_status(s, d1, 9, "t", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_device_set_status(s, d1, VOUCH_DEVICE_DISABLED, "t", err,
+                                                   sizeof err),
+                     OK);
+    /* last seen: batched, never moves back, unknown ids skipped */
+    int64_t ids[3] = {d1, d2, 4242}, times[3] = {clock_now + 5, clock_now + 9, clock_now};
+    assert_int_equal(vouch_store_device_touch(s, ids, times, 3, err, sizeof err), OK);
+    times[0] = clock_now + 1;
+    assert_int_equal(vouch_store_device_touch(s, ids, times, 1, err, sizeof err), OK);
+    assert_int_equal(vouch_store_device_get(s, 0, NULL, d1, &d, err, sizeof err), OK);
+    assert_int_equal(d.last_seen, clock_now + 5);
+    assert_int_equal(d.status, VOUCH_DEVICE_DISABLED);
+    vouch_store_device_clear(&d);
+    int count = 0;
+    assert_int_equal(vouch_store_device_list(s, a, 0, 10, 0, (vouch_store_device_cb)count_cb,
+                                             &count, err, sizeof err),
+                     OK);
+    assert_int_equal(count, 2);
+    count = 0;
+    assert_int_equal(vouch_store_device_list(s, a, d1, 10, 0, (vouch_store_device_cb)count_cb,
+                                             &count, err, sizeof err),
+                     OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(vouch_store_device_list(s, a, 0, 0, 0, (vouch_store_device_cb)count_cb,
+                                             &count, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* every admin write above is in the audit chain, which still verifies */
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    vouch_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1800,6 +2054,10 @@ int main(void)
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_migration_1_to_2_keeps_data),
+        cmocka_unit_test(test_accounts),
+        cmocka_unit_test(test_families),
+        cmocka_unit_test(test_devices),
         cmocka_unit_test(test_audit_intact_and_append_refusals),
         cmocka_unit_test(test_audit_detects_changed_entry),
         cmocka_unit_test(test_audit_detects_removed_entry),
