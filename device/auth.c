@@ -14,6 +14,21 @@ static int is_lower_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
+/* strncasecmp for ASCII, without the locale */
+static int strncasecmp_ascii(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y || !x)
+            return x - y;
+    }
+    return 0;
+}
+
 static int is_hex(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -71,6 +86,65 @@ int vouch_auth_origin_check(const char *origin)
     if (*p != '\0' || port > 65535)
         return -1;
     return 0;
+}
+
+vouch_rc vouch_auth_origin_from_url(const char *url, char *out, size_t out_size)
+{
+    if (!url || !out || out_size == 0)
+        return VOUCH_E_ARG;
+    out[0] = '\0';
+    const char *p;
+    const char *scheme, *defport;
+    if (strncasecmp_ascii(url, "https://", 8) == 0) {
+        p = url + 8, scheme = "https://", defport = "443";
+    } else if (strncasecmp_ascii(url, "http://", 7) == 0) {
+        p = url + 7, scheme = "http://", defport = "80";
+    } else {
+        return VOUCH_E_ARG;
+    }
+    /* authority: up to the first '/', or the end; no '?', '#' or '@' */
+    size_t alen = strcspn(p, "/?#@");
+    if (p[alen] == '?' || p[alen] == '#' || p[alen] == '@' || alen == 0)
+        return VOUCH_E_ARG;
+    if (p[alen] == '/' && strpbrk(p + alen, "?#@"))
+        return VOUCH_E_ARG;
+    /* where the port starts: after the last ':' outside an IPv6 literal */
+    const char *end = p + alen, *colon = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', alen);
+        if (!rb)
+            return VOUCH_E_ARG;
+        if (rb + 1 < end) {
+            if (rb[1] != ':')
+                return VOUCH_E_ARG;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(p, ':', alen);
+    }
+    size_t hlen = colon ? (size_t)(colon - p) : alen;
+    const char *port = colon ? colon + 1 : defport;
+    size_t plen = colon ? (size_t)(end - port) : strlen(defport);
+    size_t need = strlen(scheme) + hlen + 1 + plen + 1;
+    if (need > VOUCH_AUTH_ORIGIN_MAX + 1)
+        return VOUCH_E_ARG;
+    if (need > out_size)
+        return VOUCH_E_BUFFER;
+    size_t o = strlen(scheme);
+    memcpy(out, scheme, o);
+    for (size_t i = 0; i < hlen; i++) {
+        char c = p[i];
+        out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    out[o++] = ':';
+    memcpy(out + o, port, plen);
+    o += plen;
+    out[o] = '\0';
+    if (vouch_auth_origin_check(out) != 0) {
+        out[0] = '\0';
+        return VOUCH_E_ARG;
+    }
+    return VOUCH_OK;
 }
 
 vouch_rc vouch_auth_message(const char *origin, const uint8_t challenge[VOUCH_AUTH_CHALLENGE_LEN],

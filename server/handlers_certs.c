@@ -54,7 +54,7 @@ static void serial_hex(const uint8_t *s, size_t len, char out[VOUCH_PKI_SERIAL_H
 }
 
 /* The name's first CN as UTF-8 (malloc'd), or NULL. */
-static char *common_name(const X509_NAME *n)
+char *vouchd_common_name(const X509_NAME *n)
 {
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     unsigned char *u = NULL;
@@ -106,7 +106,7 @@ static json_t *cert_json(const vouch_store_cert *c, const char *iname, int with_
 
 /* The request body as a JSON object; NULL with a 400 sent. An empty body
  * is {} when empty_ok. */
-static json_t *body_object(struct evhttp_request *req, int empty_ok, const char *expect)
+json_t *vouchd_body_object(struct evhttp_request *req, int empty_ok, const char *expect)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t blen = evbuffer_get_length(in);
@@ -125,7 +125,7 @@ static json_t *body_object(struct evhttp_request *req, int empty_ok, const char 
 }
 
 /* 0 when every member of j is in the NULL-terminated list; else 400 sent. */
-static int members_ok(struct evhttp_request *req, json_t *j, const char *const *allowed,
+int vouchd_members_ok(struct evhttp_request *req, json_t *j, const char *const *allowed,
                       const char *expect)
 {
     const char *k;
@@ -319,7 +319,7 @@ static void issue_submit(vouchd_worker *w, const vouchd_caller *caller, issue_ct
     json_t *sj = vouchd_name_json(subject);
     x->subject = sj ? strdup(json_string_value(sj)) : NULL;
     json_decref(sj);
-    x->cn = common_name(subject);
+    x->cn = vouchd_common_name(subject);
     if (!x->subject) {
         vouchd_log("issued certificate: cannot describe its subject, or out of memory");
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "issuance failed (see the server log)");
@@ -435,8 +435,8 @@ static void certs_issue(struct evhttp_request *req, vouchd_worker *w, const vouc
     const char *csr_pem, *tpl_name, *iss_name = "default";
     vouch_pki_template tpl;
     vouch_pki_csr *csr = NULL;
-    json_t *v, *j = body_object(req, 0, expect);
-    if (!j || members_ok(req, j, allowed, "csr, template, issuer") != 0)
+    json_t *v, *j = vouchd_body_object(req, 0, expect);
+    if (!j || vouchd_members_ok(req, j, allowed, "csr, template, issuer") != 0)
         goto out;
     if (!(csr_pem = csr_member(req, j)))
         goto out;
@@ -649,8 +649,8 @@ static void cert_revoke(struct evhttp_request *req, vouchd_worker *w, const vouc
 {
     static const char *const allowed[] = {"reason", NULL};
     int reason = VOUCH_PKI_REASON_UNSPECIFIED;
-    json_t *v, *j = body_object(req, 1, "{\"reason\"}");
-    if (!j || members_ok(req, j, allowed, "reason") != 0)
+    json_t *v, *j = vouchd_body_object(req, 1, "{\"reason\"}");
+    if (!j || vouchd_members_ok(req, j, allowed, "reason") != 0)
         goto out;
     if ((v = json_object_get(j, "reason")) != NULL) {
         if (!json_is_string(v) || vouch_pki_reason_parse(json_string_value(v), &reason) !=
@@ -711,8 +711,8 @@ static void cert_renew(struct evhttp_request *req, vouchd_worker *w, const vouch
     X509 *old = NULL;
     vouch_pki_csr *csr = NULL;
     memset(&c, 0, sizeof c);
-    json_t *j = body_object(req, !rekey, rekey ? "{\"csr\"}" : "(empty, or {})");
-    if (!j || members_ok(req, j, rekey ? csr_only : none, rekey ? "csr" : "none") != 0)
+    json_t *j = vouchd_body_object(req, !rekey, rekey ? "{\"csr\"}" : "(empty, or {})");
+    if (!j || vouchd_members_ok(req, j, rekey ? csr_only : none, rekey ? "csr" : "none") != 0)
         goto out;
     if (load_cert(req, w, iss, serial, sl, &c) != 0)
         goto out;

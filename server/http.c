@@ -261,6 +261,12 @@ static const route routes[] = {
     {"/v1/sync", 0, 1, M_GET, "GET, HEAD", vouchd_h_sync},
     {"/v1/templates", 0, 1, M_GET, "GET, HEAD", vouchd_h_templates_list},
     {"/v1/templates/", 1, 1, M_GET | EVHTTP_REQ_PUT, "GET, HEAD, PUT", vouchd_h_template_item},
+    {"/v1/accounts", 0, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_accounts},
+    {"/v1/accounts/", 2, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_account_item},
+    /* device authentication: the device proves itself, no admin token */
+    {"/v1/auth/challenge", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_auth_challenge},
+    {"/v1/auth/response", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_auth_response},
+    {"/v1/session", 0, 0, M_GET, "GET, HEAD", vouchd_h_session},
     {"/ca/", 1, 0, M_GET, "GET, HEAD", vouchd_h_ca_cert},
     {"/crl/", 1, 0, M_GET, "GET, HEAD", vouchd_h_crl},
     {"/ocsp", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_ocsp},

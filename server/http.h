@@ -60,6 +60,8 @@ typedef struct vouchd_config {
     const char *public_url;
     int tls;
     char ca_pass[65]; /* CA key passphrase (vouch_pki_ca_passphrase), wiped at exit */
+    uint8_t session_key[32]; /* device session tokens' HMAC key (auth.c), wiped at exit */
+    int challenge_ttl;       /* seconds a device challenge lasts (auth.c) */
 } vouchd_config;
 
 /* One worker thread's state. */
@@ -80,6 +82,7 @@ typedef struct vouchd_worker {
     struct vouchd_job *replies;           /* finished durable writes (commit.c) */
     struct event *replies_ev;             /* wakes the loop for them */
     struct vouchd_va_worker *va;          /* OCSP cache etc. (va.c) */
+    struct vouchd_auth_worker *auth;      /* chain cache, family trust store (auth.c) */
 } vouchd_worker;
 
 /* An issuer as a worker uses it (issuers.c). Owned by the worker's cache;
@@ -240,6 +243,53 @@ void vouchd_va_revoked(vouchd_worker *w, int64_t issuer_id, const uint8_t *seria
                        size_t serial_len);
 /* Per-worker VA state (OCSP response cache): freed at worker shutdown. */
 void vouchd_va_worker_free(vouchd_worker *w);
+
+/* ---- accounts, families, devices (handlers_fleet.c) ------------------------------ */
+
+/* /v1/accounts (GET list, POST create) */
+void vouchd_h_accounts(struct evhttp_request *req, vouchd_worker *w,
+                       const vouchd_caller *caller, const char *rest);
+/* /v1/accounts/<name>[/devices[/<id>[/disable|enable|block]]|/families[/<id>[/verify|code]]] */
+void vouchd_h_account_item(struct evhttp_request *req, vouchd_worker *w,
+                           const vouchd_caller *caller, const char *rest);
+
+/* ---- device authentication (auth.c): public, no admin token ------------------------ */
+
+/* POST /v1/auth/challenge, POST /v1/auth/response */
+void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
+                             const vouchd_caller *caller, const char *rest);
+void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
+                            const vouchd_caller *caller, const char *rest);
+/* GET /v1/session: the device behind a session token */
+void vouchd_h_session(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
+                      const char *rest);
+/* The device of the request's session token (Authorization: Bearer vs1...),
+ * active; 0 with *dev filled (clear it), or -1 with the 401 sent. */
+int vouchd_session_check(struct evhttp_request *req, vouchd_worker *w, vouch_store_device *dev,
+                         int64_t *expires);
+/* Server-wide state: challenges, the last-seen writer thread. start after
+ * the committer; stop after the workers' loops ended. 0 or -1 (logged). */
+int vouchd_auth_start(const vouchd_config *cfg);
+void vouchd_auth_stop(void);
+void vouchd_auth_worker_free(vouchd_worker *w);
+/* The session token key from master.key (HKDF-SHA256). 0 or -1. */
+int vouchd_auth_derive_key(const uint8_t *master, size_t len, uint8_t out[32]);
+/* Families were added or verified through this process: every worker
+ * reloads them before its next authentication. */
+void vouchd_auth_families_changed(void);
+/* "online", "offline" or "no_certificate" for the device listing. */
+const char *vouchd_device_presence(const vouch_store_device *d, int64_t now);
+/* 1..64 of A-Z a-z 0-9 . _ - : @ + */
+int vouchd_device_id_ok(const char *s);
+
+/* Shared by the handlers (handlers_certs.c). The request body as a JSON
+ * object; NULL with a 400 sent (empty body = {} when empty_ok). */
+json_t *vouchd_body_object(struct evhttp_request *req, int empty_ok, const char *expect);
+/* 0 when every member of j is in the NULL-terminated list; else 400 sent. */
+int vouchd_members_ok(struct evhttp_request *req, json_t *j, const char *const *allowed,
+                      const char *expect);
+/* The name's first CN as UTF-8 (malloc'd), or NULL. */
+char *vouchd_common_name(const X509_NAME *n);
 
 /* JSON helpers shared by the handlers (handlers_issuers.c); NULL on failure. */
 int vouchd_name_ok(const char *s);

@@ -74,7 +74,7 @@
 
 static const char usage_text[] =
     "usage: vouchd --data DIR --listen HOST:PORT --public-url URL [--threads N]\n"
-    "              [--tls-cert FILE --tls-key FILE] [--help]\n"
+    "              [--tls-cert FILE --tls-key FILE] [--challenge-ttl SECONDS] [--help]\n"
     "\n"
     "The vouch server: serves the CA data directory DIR (made by 'vouch ca init')\n"
     "over a JSON API under /v1/ (docs/api.md).\n"
@@ -83,11 +83,16 @@ static const char usage_text[] =
     "  --listen HOST:PORT address to listen on, e.g. 127.0.0.1:8443 or [::1]:8443;\n"
     "                     port 0 picks a free port (printed on stderr)\n"
     "  --public-url URL   the base URL clients reach this server at (http:// or\n"
-    "                     https://); it goes into issued certificates (CRL, OCSP)\n"
+    "                     https://); it goes into issued certificates (CRL, OCSP),\n"
+    "                     and its origin (scheme://host:port) is what devices\n"
+    "                     sign when they authenticate: configure devices with it\n"
     "  --threads N        worker threads, 1..256 (default: number of cores)\n"
     "  --tls-cert FILE    serve HTTPS (TLS 1.2 and 1.3 only) with this PEM\n"
     "                     certificate chain, leaf first ...\n"
     "  --tls-key FILE     ... and this PEM private key\n"
+    "  --challenge-ttl SECONDS\n"
+    "                     how long a device authentication challenge can be\n"
+    "                     answered, 1..300 (default 30)\n"
     "  --help             this text\n"
     "\n"
     "Once listening it prints 'vouchd: listening on http[s]://HOST:PORT ...' on\n"
@@ -164,9 +169,10 @@ static int check_data_dir(const char *dir, char *db, size_t dbsize)
     return 0;
 }
 
-/* The CA key passphrase from DIR/master.key, read under the CLI's rules
- * (a regular file of exactly 32 bytes). */
-static int load_ca_pass(const char *dir, char *out, size_t out_size)
+/* The CA key passphrase and the device session token key from
+ * DIR/master.key, read under the CLI's rules (a regular file of exactly 32
+ * bytes). */
+static int load_ca_pass(const char *dir, char *out, size_t out_size, uint8_t session_key[32])
 {
     char mk[PATH_MAX];
     uint8_t buf[MASTER_KEY_LEN + 1];
@@ -191,8 +197,9 @@ static int load_ca_pass(const char *dir, char *out, size_t out_size)
         vouchd_log("%s is not %d bytes, a master key is %d", mk, MASTER_KEY_LEN, MASTER_KEY_LEN);
         goto out;
     }
-    if (vouch_pki_ca_passphrase(buf, MASTER_KEY_LEN, out, out_size) != VOUCH_PKI_OK) {
-        vouchd_log("cannot derive the CA key passphrase from %s", mk);
+    if (vouch_pki_ca_passphrase(buf, MASTER_KEY_LEN, out, out_size) != VOUCH_PKI_OK ||
+        vouchd_auth_derive_key(buf, MASTER_KEY_LEN, session_key) != 0) {
+        vouchd_log("cannot derive the CA key passphrase and session key from %s", mk);
         goto out;
     }
     ret = 0;
@@ -477,6 +484,7 @@ static void worker_free(vouchd_worker *w)
 {
     vouchd_commit_worker_free(w); /* before evhttp_free: the replies hold requests */
     vouchd_va_worker_free(w);
+    vouchd_auth_worker_free(w);
     vouchd_issuers_free(w);
     if (w->accept_resume)
         event_free(w->accept_resume);
@@ -498,9 +506,10 @@ int main(int argc, char **argv)
         {"data", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
         {"public-url", required_argument, NULL, 'u'}, {"threads", required_argument, NULL, 't'},
         {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
+        {"challenge-ttl", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen_s = NULL, *url = NULL, *cert = NULL, *key = NULL;
-    long threads = 0;
+    long threads = 0, challenge_ttl = 30;
     int opt, ret = EXIT_RUNTIME, listen_fd = -1, started = 0;
     vouchd_worker *workers = NULL;
     pthread_t *tids = NULL;
@@ -523,6 +532,14 @@ int main(int argc, char **argv)
             threads = strtol(optarg, &end, 10);
             if (errno || !end || *end || end == optarg || threads < 1 || threads > THREADS_MAX)
                 return usage("bad --threads '%s': expected 1..256", optarg);
+            break;
+        }
+        case 'C': {
+            char *end = NULL;
+            errno = 0;
+            challenge_ttl = strtol(optarg, &end, 10);
+            if (errno || !end || *end || end == optarg || challenge_ttl < 1 || challenge_ttl > 300)
+                return usage("bad --challenge-ttl '%s': expected 1..300 seconds", optarg);
             break;
         }
         case 'h': fputs(usage_text, stdout); return 0;
@@ -552,9 +569,10 @@ int main(int argc, char **argv)
     if (check_data_dir(data, db, sizeof db) != 0)
         return EXIT_DATA;
 
-    vouchd_config cfg = {.data_dir = data, .db_path = db, .public_url = url, .tls = cert != NULL};
-    int committer = 0, va = 0;
-    if (load_ca_pass(data, cfg.ca_pass, sizeof cfg.ca_pass) != 0)
+    vouchd_config cfg = {.data_dir = data, .db_path = db, .public_url = url, .tls = cert != NULL,
+                         .challenge_ttl = (int)challenge_ttl};
+    int committer = 0, va = 0, auth = 0;
+    if (load_ca_pass(data, cfg.ca_pass, sizeof cfg.ca_pass, cfg.session_key) != 0)
         return EXIT_DATA;
 
     /* Signals: SIGTERM/SIGINT are taken by sigwait in this thread only (the
@@ -610,6 +628,9 @@ int main(int argc, char **argv)
     if (vouchd_va_start(&cfg) != 0)
         goto out;
     va = 1;
+    if (vouchd_auth_start(&cfg) != 0)
+        goto out;
+    auth = 1;
 
     g_workers = workers;
     g_nworkers = threads;
@@ -669,6 +690,8 @@ out:
         vouchd_commit_stop();
     if (va)
         vouchd_va_stop();
+    if (auth)
+        vouchd_auth_stop(); /* writes the last-seen times still waiting */
     for (long i = 0; workers && i < threads; i++)
         worker_free(&workers[i]);
     free(workers);
@@ -677,6 +700,7 @@ out:
         close(listen_fd);
     SSL_CTX_free(ssl);
     OPENSSL_cleanse(cfg.ca_pass, sizeof cfg.ca_pass);
+    OPENSSL_cleanse(cfg.session_key, sizeof cfg.session_key);
     libevent_global_shutdown();
     if (ret == 0)
         vouchd_log("stopped");

@@ -45,6 +45,17 @@ extern "C" {
 VOUCH_API int vouch_auth_origin_check(const char *origin);
 
 /*
+ * The origin of a server URL, as both sides compute it: scheme and host
+ * lowercased, the scheme's default port written out when the URL has none
+ * (80 for http, 443 for https), any path ("/", "/prefix") dropped.
+ * "HTTPS://CA.Example.com/v1" gives "https://ca.example.com:443". The
+ * result must pass vouch_auth_origin_check. VOUCH_E_ARG for a URL with
+ * user info, a query or fragment, another scheme, or a bad host or port;
+ * VOUCH_E_BUFFER when out_size is too small.
+ */
+VOUCH_API vouch_rc vouch_auth_origin_from_url(const char *url, char *out, size_t out_size) VOUCH_WUR;
+
+/*
  * The message (above) into out; *out_len its length. VOUCH_E_ARG for a bad
  * origin or NULL, VOUCH_E_BUFFER when out_size is below the length.
  */

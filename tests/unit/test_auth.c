@@ -135,6 +135,38 @@ static void test_origin_good(void **state)
         assert_int_equal(vouch_auth_origin_check(good[i]), 0);
 }
 
+static void test_origin_from_url(void **state)
+{
+    (void)state;
+    static const char *const good[][2] = {
+        {"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
+        {"http://127.0.0.1:8080/", "http://127.0.0.1:8080"},
+        {"HTTPS://CA.Example.com/v1", "https://ca.example.com:443"},
+        {"http://localhost", "http://localhost:80"},
+        {"https://[::1]:8443/x/y", "https://[::1]:8443"},
+        {"https://[::1]", "https://[::1]:443"},
+    };
+    char out[VOUCH_AUTH_ORIGIN_MAX + 1];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_int_equal(vouch_auth_origin_from_url(good[i][0], out, sizeof out), VOUCH_OK);
+        assert_string_equal(out, good[i][1]);
+    }
+    static const char *const bad[] = {
+        "ftp://host:21", "http://", "http://user@host:80", "http://host:80?q=1",
+        "http://host:80#f", "http://host:80/p?q", "http://host:0", "http://host:080",
+        "http://host:65536", "http://ho st:80", "http://[::1:80", "http://[::1]x:80",
+        "http://host:", "host:80", "http://-host:80", "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(vouch_auth_origin_from_url(bad[i], out, sizeof out), VOUCH_E_ARG);
+        assert_string_equal(out, "");
+    }
+    char small[10];
+    assert_int_equal(vouch_auth_origin_from_url("http://127.0.0.1:8080", small, sizeof small),
+                     VOUCH_E_BUFFER);
+    assert_int_equal(vouch_auth_origin_from_url(NULL, out, sizeof out), VOUCH_E_ARG);
+}
+
 static void test_origin_bad(void **state)
 {
     (void)state;
@@ -505,6 +537,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_origin_good),
         cmocka_unit_test(test_origin_bad),
+        cmocka_unit_test(test_origin_from_url),
         cmocka_unit_test(test_message_layout),
         cmocka_unit_test(test_digest_vector),
         cmocka_unit_test(test_digest_matches_openssl),
