@@ -25,11 +25,21 @@ static int is_p256(EVP_PKEY *pub)
 vouch_pki_rc vouch_pki_auth_verify(EVP_PKEY *pub, const uint8_t digest[32], const uint8_t *sig,
                                    size_t sig_len, char *why, size_t why_size)
 {
-    if (!pub || !digest || !sig) {
+    EVP_PKEY_CTX *ctx = NULL;
+    vouch_pki_rc rc = vouch_pki_auth_verify_ctx(pub, &ctx, digest, sig, sig_len, why, why_size);
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+vouch_pki_rc vouch_pki_auth_verify_ctx(EVP_PKEY *pub, EVP_PKEY_CTX **vctx,
+                                       const uint8_t digest[32], const uint8_t *sig,
+                                       size_t sig_len, char *why, size_t why_size)
+{
+    if (!pub || !vctx || !digest || !sig) {
         pki_why(why, why_size, "missing key, digest or signature");
         return VOUCH_PKI_E_ARG;
     }
-    if (!is_p256(pub)) {
+    if (!*vctx && !is_p256(pub)) {
         pki_why(why, why_size, "the certificate's key is not EC P-256");
         return VOUCH_PKI_E_ARG;
     }
@@ -51,13 +61,17 @@ vouch_pki_rc vouch_pki_auth_verify(EVP_PKEY *pub, const uint8_t digest[32], cons
         pki_why(why, why_size, "signature is not a DER ECDSA-Sig-Value in canonical form");
         return VOUCH_PKI_E_PARSE;
     }
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
-    if (!ctx) {
-        pki_why(why, why_size, "out of memory");
-        return VOUCH_PKI_E_NOMEM;
+    if (!*vctx) {
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+        if (!ctx || EVP_PKEY_verify_init(ctx) != 1) {
+            EVP_PKEY_CTX_free(ctx);
+            ERR_clear_error();
+            pki_why(why, why_size, "out of memory");
+            return VOUCH_PKI_E_NOMEM;
+        }
+        *vctx = ctx;
     }
-    int ok = EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_verify(ctx, sig, sig_len, digest, 32) == 1;
-    EVP_PKEY_CTX_free(ctx);
+    int ok = EVP_PKEY_verify(*vctx, sig, sig_len, digest, 32) == 1;
     ERR_clear_error();
     if (!ok) {
         pki_why(why, why_size, "signature does not verify with the certificate's key");

@@ -584,5 +584,13 @@ VOUCH_PKI_WUR vouch_pki_rc vouch_pki_ocsp_error(int status, uint8_t **der, size_
 VOUCH_PKI_WUR vouch_pki_rc vouch_pki_auth_verify(EVP_PKEY *pub, const uint8_t digest[32],
                                                  const uint8_t *sig, size_t sig_len, char *why,
                                                  size_t why_size);
+/* The same with a verification context kept by the caller for the next
+ * signature under the same key: *vctx NULL makes one (for pub, which must
+ * then be P-256) and leaves it there; the caller frees it with
+ * EVP_PKEY_CTX_free. Saves the context set-up on every verification. */
+VOUCH_PKI_WUR vouch_pki_rc vouch_pki_auth_verify_ctx(EVP_PKEY *pub, EVP_PKEY_CTX **vctx,
+                                                     const uint8_t digest[32],
+                                                     const uint8_t *sig, size_t sig_len,
+                                                     char *why, size_t why_size);
 
 #endif

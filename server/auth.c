@@ -51,10 +51,10 @@
 
 #include <vouch/auth.h>
 
+#include "server/auth_parse.h"
 #include "server/http.h"
 
-#define CHAIN_MAX 4                 /* leaf + 3 intermediates */
-#define CERT_MAX 4096               /* bytes of DER per certificate */
+#define CHAIN_MAX VOUCHD_AUTH_CHAIN_MAX
 #define SHARDS 16
 #define SLOTS 4096                  /* per shard: 65,536 challenges outstanding */
 #define CACHE_SLOTS 16384           /* per worker, direct-mapped */
@@ -64,7 +64,9 @@
 #define TOKEN_PREFIX "vs1."
 #define PAYLOAD_LEN 25              /* version(1) expiry(8) account(8) device(8) */
 #define ID_BYTES 24                 /* shard(1) slot(3) seq(4) random(16) */
-#define ACCOUNT_MAX 64
+#define ACCOUNT_MAX VOUCHD_AUTH_ACCOUNT_MAX
+#define LOOKUP_TTL_MS 1000          /* cached device/revocation lookups */
+#define MEMO_SLOTS 16384            /* request bodies already parsed, per worker */
 
 /* ---- server-wide state -------------------------------------------------------- */
 
@@ -73,6 +75,7 @@ typedef struct slot {
     uint8_t rnd[16];
     uint8_t nonce[VOUCH_AUTH_CHALLENGE_LEN];
     uint8_t leaf_sha[32];
+    uint8_t key[32];         /* the chain's cache key: the worker's verify context */
     int used;
     int64_t expires;
     EVP_PKEY *pub;           /* the leaf's key (a reference) */
@@ -107,10 +110,26 @@ static struct {
 } G;
 
 static atomic_uint g_family_gen = 1;
+/* Bumped when a device record or a certificate's revocation changes
+ * through this process: cached lookups of the challenge step are then
+ * read again (they also expire after LOOKUP_TTL_MS, for other processes). */
+static atomic_uint g_device_gen = 1, g_revoke_gen = 1;
+static EVP_MD *g_sha256;   /* fetched once: an implicit fetch per digest costs locks */
+static EVP_MAC *g_hmac;
 
 void vouchd_auth_families_changed(void)
 {
     atomic_fetch_add(&g_family_gen, 1);
+}
+
+void vouchd_auth_devices_changed(void)
+{
+    atomic_fetch_add(&g_device_gen, 1);
+}
+
+void vouchd_auth_revoked(void)
+{
+    atomic_fetch_add(&g_revoke_gen, 1);
 }
 
 /* ---- per-worker state ------------------------------------------------------------- */
@@ -140,7 +159,31 @@ typedef struct centry {
     int64_t family_id, account_id;
     char account[ACCOUNT_MAX + 1];
     char cn[VOUCH_DEVICE_ID_MAX + 1]; /* "": no usable CN */
+    /* the store lookups of the last challenge for this chain (lookup_fresh) */
+    int looked;
+    int64_t looked_ms;
+    unsigned dev_gen, rev_gen;
+    int have, by_cert, revoked;
+    vouch_store_device dev;  /* filled when have (own memory) */
+    EVP_PKEY_CTX *vctx;      /* verifies pub's signatures (made at the first response) */
 } centry;
+
+/* A request body seen before, byte for byte: its chain's cache key and the
+ * account it asked for, so the same request is not parsed again. */
+typedef struct memo {
+    uint8_t body[32];        /* SHA-256 of the body */
+    uint8_t key[32];         /* the chain's cache key */
+    int used;
+    char account[ACCOUNT_MAX + 1];
+} memo;
+
+static void centry_clear(centry *e)
+{
+    EVP_PKEY_CTX_free(e->vctx);
+    EVP_PKEY_free(e->pub);
+    vouch_store_device_clear(&e->dev);
+    memset(e, 0, sizeof *e);
+}
 
 struct vouchd_auth_worker {
     unsigned gen;            /* g_family_gen last loaded */
@@ -151,7 +194,10 @@ struct vouchd_auth_worker {
     size_t nfam;
     X509_STORE *verified, *pending;
     centry *cache;           /* CACHE_SLOTS */
+    memo *memo;              /* MEMO_SLOTS */
+    EVP_MAC_CTX *mac;        /* HMAC-SHA256 keyed with the session key, duplicated per use */
     unsigned rr;             /* shard rotation */
+    unsigned long long judged, memo_hits, requests; /* logged at exit */
 };
 
 static void worker_stores_free(struct vouchd_auth_worker *a)
@@ -169,11 +215,17 @@ void vouchd_auth_worker_free(vouchd_worker *w)
     struct vouchd_auth_worker *a = w->auth;
     if (!a)
         return;
+    if (a->requests)
+        vouchd_log("worker %d: %llu challenges, %llu from remembered requests, %llu chains "
+                   "verified",
+                   w->index, a->requests, a->memo_hits, a->judged);
     worker_stores_free(a);
     if (a->cache)
         for (size_t i = 0; i < CACHE_SLOTS; i++)
-            EVP_PKEY_free(a->cache[i].pub);
+            centry_clear(&a->cache[i]);
     free(a->cache);
+    free(a->memo);
+    EVP_MAC_CTX_free(a->mac);
     free(a);
     w->auth = NULL;
 }
@@ -182,7 +234,17 @@ static struct vouchd_auth_worker *worker_auth(vouchd_worker *w)
 {
     if (!w->auth) {
         struct vouchd_auth_worker *a = calloc(1, sizeof *a);
-        if (!a || !(a->cache = calloc(CACHE_SLOTS, sizeof *a->cache))) {
+        OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                           (char *)"SHA256", 0),
+                          OSSL_PARAM_construct_end()};
+        if (!a || !(a->cache = calloc(CACHE_SLOTS, sizeof *a->cache)) ||
+            !(a->memo = calloc(MEMO_SLOTS, sizeof *a->memo)) || !(a->mac = EVP_MAC_CTX_new(g_hmac)) ||
+            EVP_MAC_init(a->mac, G.cfg->session_key, 32, p) != 1) {
+            if (a) {
+                free(a->cache);
+                free(a->memo);
+                EVP_MAC_CTX_free(a->mac);
+            }
             free(a);
             return NULL;
         }
@@ -270,7 +332,7 @@ static int families_fresh(vouchd_worker *w, struct vouchd_auth_worker *a)
     l.verified = new_trust_store();
     l.pending = new_trust_store();
     l.md = EVP_MD_CTX_new();
-    if (!l.verified || !l.pending || !l.md || EVP_DigestInit_ex(l.md, EVP_sha256(), NULL) != 1) {
+    if (!l.verified || !l.pending || !l.md || EVP_DigestInit_ex(l.md, g_sha256, NULL) != 1) {
         vouchd_log("loading families: out of memory");
         goto fail;
     }
@@ -316,78 +378,7 @@ static const family *family_by_sha(const struct vouchd_auth_worker *a, const uin
 
 static int sha256(const void *p, size_t n, uint8_t out[32])
 {
-    return EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
-}
-
-/* Strict standard base64 (RFC 4648 section 4, padded) into out; the
- * decoded length, or -1 when s is not base64 or decodes to more than
- * max bytes. */
-static long b64_decode(const char *s, size_t len, uint8_t *out, size_t max)
-{
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 > max + 2)
-        return -1;
-    size_t pad = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
-    for (size_t i = 0; i < len - pad; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/'))
-            return -1;
-    }
-    if (len / 4 * 3 - pad > max)
-        return -1;
-    int k = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
-    if (k < 0 || (size_t)k < pad)
-        return -1;
-    return (long)((size_t)k - pad);
-}
-
-/* base64 of in (standard, padded) as a fresh string; NULL: no memory. */
-static char *b64_encode(const uint8_t *in, size_t n)
-{
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    if (out)
-        EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    return out;
-}
-
-/* base64url without padding of n bytes into out (4*ceil(n/3)+1 bytes). */
-static void b64url(const uint8_t *in, size_t n, char *out)
-{
-    int k = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    while (k > 0 && out[k - 1] == '=')
-        k--;
-    out[k] = '\0';
-    for (int i = 0; i < k; i++)
-        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
-}
-
-/* Decodes exactly n bytes of base64url without padding; 0 or -1. */
-static int b64url_decode(const char *s, uint8_t *out, size_t n)
-{
-    size_t len = strlen(s), want = (4 * n + 2) / 3;
-    char buf[128];
-    uint8_t tmp[96];
-    if (len != want || len + 3 > sizeof buf || n > sizeof tmp - 2)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return -1;
-        buf[i] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    while (len % 4)
-        buf[len++] = '=';
-    buf[len] = '\0';
-    int k = EVP_DecodeBlock(tmp, (const unsigned char *)buf, (int)len);
-    if (k < (int)n)
-        return -1;
-    memcpy(out, tmp, n);
-    /* the unused low bits of the last character must be zero (canonical) */
-    char again[128];
-    b64url(out, n, again);
-    OPENSSL_cleanse(tmp, sizeof tmp);
-    return strcmp(again, s) == 0 ? 0 : -1;
+    return EVP_Digest(p, n, out, NULL, g_sha256, NULL) == 1 ? 0 : -1;
 }
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -445,35 +436,42 @@ int vouchd_auth_derive_key(const uint8_t *master, size_t len, uint8_t out[32])
     return ok ? 0 : -1;
 }
 
+/* HMAC-SHA256 under the session key: the worker's keyed context, copied. */
+static int session_mac(struct vouchd_auth_worker *a, const uint8_t *in, size_t n, uint8_t out[32])
+{
+    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(a->mac);
+    size_t ol = 0;
+    int ok = c && EVP_MAC_update(c, in, n) == 1 && EVP_MAC_final(c, out, &ol, 32) == 1 && ol == 32;
+    EVP_MAC_CTX_free(c);
+    return ok ? 0 : -1;
+}
+
 /* "vs1." base64url(payload | mac) into out (at least 96 bytes). */
-static int token_make(int64_t account_id, int64_t device_row, int64_t expires, char *out)
+static int token_make(struct vouchd_auth_worker *a, int64_t account_id, int64_t device_row,
+                      int64_t expires, char *out)
 {
     uint8_t buf[PAYLOAD_LEN + 32];
-    unsigned ml = 0;
     buf[0] = 1;
     put_be64(buf + 1, (uint64_t)expires);
     put_be64(buf + 9, (uint64_t)account_id);
     put_be64(buf + 17, (uint64_t)device_row);
-    if (!HMAC(EVP_sha256(), G.cfg->session_key, 32, buf, PAYLOAD_LEN, buf + PAYLOAD_LEN, &ml) ||
-        ml != 32)
+    if (session_mac(a, buf, PAYLOAD_LEN, buf + PAYLOAD_LEN) != 0)
         return -1;
     memcpy(out, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
-    b64url(buf, sizeof buf, out + sizeof TOKEN_PREFIX - 1);
+    vouchd_b64url(buf, sizeof buf, out + sizeof TOKEN_PREFIX - 1);
     return 0;
 }
 
 /* 0 with the token's account, device row and expiry; -1 when it is not a
  * valid, unexpired session token. */
-static int token_check(const char *tok, int64_t *account_id, int64_t *device_row,
-                       int64_t *expires)
+static int token_check(struct vouchd_auth_worker *a, const char *tok, int64_t *account_id,
+                       int64_t *device_row, int64_t *expires)
 {
     uint8_t buf[PAYLOAD_LEN + 32], mac[32];
-    unsigned ml = 0;
     if (strncmp(tok, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1) != 0 ||
-        b64url_decode(tok + sizeof TOKEN_PREFIX - 1, buf, sizeof buf) != 0 || buf[0] != 1)
+        vouchd_b64url_decode(tok + sizeof TOKEN_PREFIX - 1, buf, sizeof buf) != 0 || buf[0] != 1)
         return -1;
-    if (!HMAC(EVP_sha256(), G.cfg->session_key, 32, buf, PAYLOAD_LEN, mac, &ml) || ml != 32 ||
-        CRYPTO_memcmp(mac, buf + PAYLOAD_LEN, 32) != 0)
+    if (session_mac(a, buf, PAYLOAD_LEN, mac) != 0 || CRYPTO_memcmp(mac, buf + PAYLOAD_LEN, 32) != 0)
         return -1;
     *expires = (int64_t)get_be64(buf + 1);
     *account_id = (int64_t)get_be64(buf + 9);
@@ -587,6 +585,11 @@ int vouchd_auth_start(const vouchd_config *cfg)
                    cfg->public_url);
         return -1;
     }
+    if (!(g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) ||
+        !(g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
+        vouchd_log("OpenSSL has no SHA-256 or HMAC");
+        return -1;
+    }
     for (int i = 0; i < SHARDS; i++)
         pthread_mutex_init(&G.shards[i].mu, NULL);
     pthread_mutex_init(&G.seen_mu, NULL);
@@ -633,6 +636,10 @@ void vouchd_auth_stop(void)
     pthread_mutex_destroy(&G.seen_mu);
     pthread_cond_destroy(&G.seen_cv);
     memset(&G, 0, sizeof G);
+    EVP_MD_free(g_sha256);
+    EVP_MAC_free(g_hmac);
+    g_sha256 = NULL;
+    g_hmac = NULL;
 }
 
 /* ---- refusals --------------------------------------------------------------------------- */
@@ -661,84 +668,17 @@ void vouchd_auth_stop(void)
 
 /* ---- the chain ------------------------------------------------------------------------------ */
 
-typedef struct chain_in {
-    uint8_t *der[CHAIN_MAX];
-    size_t len[CHAIN_MAX];
-    size_t n;
-} chain_in;
-
-static void chain_in_free(chain_in *c)
+/* The request's chain, parsed (auth_parse.c); 0, or -1 with the answer sent. */
+static int parse_challenge_body(struct evhttp_request *req, vouchd_auth_chain *c)
 {
-    for (size_t i = 0; i < c->n; i++)
-        free(c->der[i]);
-    memset(c, 0, sizeof *c);
-}
-
-/* {"certificates": [...], "account"?: "..."}: 0, or -1 with the answer sent. */
-static int parse_challenge_body(struct evhttp_request *req, chain_in *c, char *account)
-{
-    json_t *j = vouchd_body_object(req, 0, "{\"certificates\": [base64 DER, ...]}");
-    static const char *const allowed[] = {"certificates", "account", NULL};
-    if (!j)
-        return -1;
-    int ret = -1;
-    if (vouchd_members_ok(req, j, allowed, "certificates, account") != 0)
-        goto out;
-    json_t *a = json_object_get(j, "account");
-    account[0] = '\0';
-    if (a) {
-        if (!json_is_string(a) || !vouchd_name_ok_max(json_string_value(a), ACCOUNT_MAX)) {
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                              "'account' must be an account name (1 to %d of A-Z a-z 0-9 . _ -)",
-                              ACCOUNT_MAX);
-            goto out;
-        }
-        snprintf(account, ACCOUNT_MAX + 1, "%s", json_string_value(a));
-    }
-    json_t *arr = json_object_get(j, "certificates");
-    if (!json_is_array(arr) || json_array_size(arr) == 0) {
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                          "'certificates' must be an array of base64 DER certificates, leaf "
-                          "first");
-        goto out;
-    }
-    if (json_array_size(arr) > CHAIN_MAX) {
-        vouchd_send_error(req, 413, E_CHAIN_TOO_LONG,
-                          "the chain has %zu certificates; at most %d (the leaf and %d "
-                          "intermediates)",
-                          json_array_size(arr), CHAIN_MAX, CHAIN_MAX - 1);
-        goto out;
-    }
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *e = json_array_get(arr, i);
-        const char *s = json_string_value(e);
-        size_t sl = s ? json_string_length(e) : 0;
-        if (!s || sl > (CERT_MAX + 2) / 3 * 4) {
-            vouchd_send_error(req, s ? 413 : 400, s ? E_CHAIN_TOO_LONG : VOUCHD_E_BAD_REQUEST,
-                              s ? "certificate %zu is over %d bytes"
-                                : "certificate %zu is not a base64 string",
-                              i, CERT_MAX);
-            goto out;
-        }
-        if (!(c->der[i] = malloc(CERT_MAX + 2))) {
-            vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
-            goto out;
-        }
-        c->n = i + 1;
-        long k = b64_decode(s, sl, c->der[i], CERT_MAX);
-        if (k <= 0) {
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                              "certificate %zu is not base64 (RFC 4648, padded) of at most %d "
-                              "bytes",
-                              i, CERT_MAX);
-            goto out;
-        }
-        c->len[i] = (size_t)k;
-    }
-    ret = 0;
-out:
-    json_decref(j);
-    return ret;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    vouchd_auth_refusal r;
+    if (vouchd_auth_parse_challenge(body, len, c, &r) == 0)
+        return 0;
+    vouchd_send_error(req, r.status, r.code, "%s", r.msg);
+    return -1;
 }
 
 static int asn1_epoch(const ASN1_TIME *t, int64_t *out)
@@ -753,7 +693,7 @@ static int asn1_epoch(const ASN1_TIME *t, int64_t *out)
 /* Judge the chain (cache miss): parse, key check, family verification.
  * 0 with e filled, or -1 with the answer sent. */
 static int chain_judge(struct evhttp_request *req, struct vouchd_auth_worker *a,
-                       const chain_in *c, centry *e)
+                       const vouchd_auth_chain *c, centry *e)
 {
     X509 *x[CHAIN_MAX] = {0};
     STACK_OF(X509) *untrusted = NULL;
@@ -807,7 +747,7 @@ static int chain_judge(struct evhttp_request *req, struct vouchd_auth_worker *a,
         uint8_t fsha[32];
         unsigned fl = 0;
         const family *f = NULL;
-        if (X509_digest(anchor, EVP_sha256(), fsha, &fl) == 1)
+        if (X509_digest(anchor, g_sha256, fsha, &fl) == 1)
             f = family_by_sha(a, fsha);
         if (f && f->verified) {
             e->verdict = CH_OK;
@@ -842,14 +782,16 @@ out:
     return ret;
 }
 
+static centry *cache_find(struct vouchd_auth_worker *a, const uint8_t key[32]);
+
 /* The worker's verdict on the chain, from its cache or judged now.
  * NULL with the answer sent. */
 static centry *chain_lookup(struct evhttp_request *req, vouchd_worker *w,
-                            struct vouchd_auth_worker *a, const chain_in *c)
+                            struct vouchd_auth_worker *a, const vouchd_auth_chain *c)
 {
     uint8_t key[32];
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    int ok = md && EVP_DigestInit_ex(md, g_sha256, NULL) == 1;
     for (size_t i = 0; ok && i < c->n; i++) {
         uint8_t l[4] = {(uint8_t)(c->len[i] >> 24), (uint8_t)(c->len[i] >> 16),
                         (uint8_t)(c->len[i] >> 8), (uint8_t)c->len[i]};
@@ -866,15 +808,14 @@ static centry *chain_lookup(struct evhttp_request *req, vouchd_worker *w,
                           "the device families cannot be read; try again shortly");
         return NULL;
     }
-    size_t idx = ((size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16) % CACHE_SLOTS;
-    centry *e = &a->cache[idx];
-    if (e->used && e->epoch == a->epoch && memcmp(e->key, key, 32) == 0)
+    centry *e = cache_find(a, key);
+    if (e)
         return e;
-    EVP_PKEY_free(e->pub);
-    memset(e, 0, sizeof *e);
+    e = &a->cache[((size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16) % CACHE_SLOTS];
+    centry_clear(e);
+    a->judged++;
     if (chain_judge(req, a, c, e) != 0) {
-        EVP_PKEY_free(e->pub);
-        memset(e, 0, sizeof *e);
+        centry_clear(e);
         return NULL;
     }
     memcpy(e->key, key, 32);
@@ -915,40 +856,117 @@ static slot *slot_take(struct vouchd_auth_worker *a, int64_t now, shard **out_sh
     return NULL;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The store lookups a challenge needs, into e: the device holding this
+ * certificate, else (family path) the device with the CN's id in the
+ * family's account; and whether the certificate is revoked. Reused for
+ * LOOKUP_TTL_MS unless this process changed a device or revoked meanwhile
+ * (the generations are read before the store, so a change made during the
+ * reads is not cached as current). 0, or -1 with the answer sent. */
+static int lookups(struct evhttp_request *req, vouchd_worker *w, centry *e)
+{
+    unsigned dg = atomic_load(&g_device_gen), rg = atomic_load(&g_revoke_gen);
+    int64_t t = mono_ms();
+    if (e->looked && e->dev_gen == dg && e->rev_gen == rg && t - e->looked_ms < LOOKUP_TTL_MS)
+        return 0;
+    char err[256] = "";
+    vouch_store_cert cert = {0};
+    e->looked = 0;
+    vouch_store_device_clear(&e->dev);
+    vouch_store_rc rc = vouch_store_device_get_by_cert(w->store, e->leaf_sha, &e->dev, err,
+                                                      sizeof err);
+    e->by_cert = rc == VOUCH_STORE_OK;
+    if (rc == VOUCH_STORE_E_NOT_FOUND && e->verdict == CH_OK && e->cn[0])
+        rc = vouch_store_device_get(w->store, e->account_id, e->cn, 0, &e->dev, err, sizeof err);
+    if (rc != VOUCH_STORE_OK && rc != VOUCH_STORE_E_NOT_FOUND) {
+        vouchd_send_store_error(req, rc, "device lookup", err);
+        return -1;
+    }
+    e->have = rc == VOUCH_STORE_OK;
+    rc = vouch_store_cert_get_by_fingerprint(w->store, e->leaf_sha, &cert, err, sizeof err);
+    if (rc != VOUCH_STORE_OK && rc != VOUCH_STORE_E_NOT_FOUND &&
+        rc != VOUCH_STORE_E_UNKNOWN_CERT) {
+        vouchd_send_store_error(req, rc, "revocation lookup", err);
+        return -1;
+    }
+    e->revoked = rc == VOUCH_STORE_OK && cert.status == VOUCH_CERT_REVOKED;
+    vouch_store_cert_clear(&cert);
+    e->looked = 1;
+    e->looked_ms = t;
+    e->dev_gen = dg;
+    e->rev_gen = rg;
+    return 0;
+}
+
+static centry *cache_find(struct vouchd_auth_worker *a, const uint8_t key[32])
+{
+    size_t idx = ((size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16) % CACHE_SLOTS;
+    centry *e = &a->cache[idx];
+    return e->used && e->epoch == a->epoch && memcmp(e->key, key, 32) == 0 ? e : NULL;
+}
+
 void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
                              const vouchd_caller *caller, const char *rest)
 {
     (void)caller;
     (void)rest;
     struct vouchd_auth_worker *a = worker_auth(w);
-    chain_in c = {0};
-    char want_account[ACCOUNT_MAX + 1], err[256] = "";
-    vouch_store_device dev = {0};
-    vouch_store_cert cert = {0};
+    vouchd_auth_chain c = {0};
+    char want_account[ACCOUNT_MAX + 1] = "";
     if (!a) {
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
         return;
     }
-    if (parse_challenge_body(req, &c, want_account) != 0)
-        goto out;
-    centry *e = chain_lookup(req, w, a, &c);
-    if (!e)
-        goto out;
+    /* The same request as before, byte for byte (a device sends the same
+     * chain every time): its parse and chain verdict are remembered. */
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(in);
+    const uint8_t *body = blen ? evbuffer_pullup(in, -1) : NULL;
+    uint8_t bh[32];
+    memo *m = NULL;
+    centry *e = NULL;
+    if (families_fresh(w, a) != 0) {
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE,
+                          "the device families cannot be read; try again shortly");
+        return;
+    }
+    a->requests++;
+    if (body && sha256(body, blen, bh) == 0) {
+        m = &a->memo[((size_t)bh[0] | (size_t)bh[1] << 8 | (size_t)bh[2] << 16) % MEMO_SLOTS];
+        if (m->used && memcmp(m->body, bh, 32) == 0 && (e = cache_find(a, m->key)) != NULL) {
+            memcpy(want_account, m->account, sizeof want_account);
+            a->memo_hits++;
+        }
+    }
+    if (!e) {
+        if (parse_challenge_body(req, &c) != 0 || !(e = chain_lookup(req, w, a, &c)))
+            goto out;
+        memcpy(want_account, c.account, sizeof want_account);
+        if (m) {
+            m->used = 1;
+            memcpy(m->body, bh, 32);
+            memcpy(m->key, e->key, 32);
+            memcpy(m->account, want_account, sizeof m->account);
+        }
+    }
     int64_t now = (int64_t)time(NULL);
+    if (lookups(req, w, e) != 0)
+        goto out;
+    const vouch_store_device *dev = &e->dev;
 
     /* enrolled on its own (by this very certificate), or through a family */
-    vouch_store_rc rc = vouch_store_device_get_by_cert(w->store, e->leaf_sha, &dev, err,
-                                                      sizeof err);
-    if (rc != VOUCH_STORE_OK && rc != VOUCH_STORE_E_NOT_FOUND) {
-        vouchd_send_store_error(req, rc, "device lookup", err);
-        goto out;
-    }
-    int have = rc == VOUCH_STORE_OK, individual = have && dev.family_id == 0;
+    int have = e->have, individual = have && e->by_cert && dev->family_id == 0;
     int64_t account_id, nb, na, family_id = 0;
     const char *account;
     if (individual) {
-        account_id = dev.account_id;
-        account = dev.account;
+        account_id = dev->account_id;
+        account = dev->account;
         nb = e->leaf_nb;
         na = e->leaf_na;
     } else {
@@ -976,27 +994,18 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
                               VOUCH_DEVICE_ID_MAX);
             goto out;
         }
-        if (have && dev.family_id != family_id) {
+        if (have && e->by_cert && dev->family_id != family_id) {
             vouchd_send_error(req, 409, E_CONFLICT,
                               "this certificate belongs to a device of another family");
             goto out;
         }
-        if (!have) {
-            rc = vouch_store_device_get(w->store, account_id, e->cn, 0, &dev, err, sizeof err);
-            if (rc != VOUCH_STORE_OK && rc != VOUCH_STORE_E_NOT_FOUND) {
-                vouchd_send_store_error(req, rc, "device lookup", err);
-                goto out;
-            }
-            have = rc == VOUCH_STORE_OK;
-            /* a record made ahead (no certificate, no family) is this device's;
-             * one with another certificate or family is another device */
-            if (have && (dev.family_id ? dev.family_id != family_id : dev.has_cert)) {
-                vouchd_send_error(req, 409, E_CONFLICT,
-                                  "account '%s' already has a device '%s' with another "
-                                  "certificate",
-                                  account, e->cn);
-                goto out;
-            }
+        /* a record made ahead (no certificate, no family) is this device's;
+         * one with another certificate or family is another device */
+        if (have && !e->by_cert && (dev->family_id ? dev->family_id != family_id : dev->has_cert)) {
+            vouchd_send_error(req, 409, E_CONFLICT,
+                              "account '%s' already has a device '%s' with another certificate",
+                              account, e->cn);
+            goto out;
         }
     }
     if (now < nb) {
@@ -1007,12 +1016,7 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
         vouchd_send_error(req, 403, E_EXPIRED, "a certificate of the chain has expired");
         goto out;
     }
-    rc = vouch_store_cert_get_by_fingerprint(w->store, e->leaf_sha, &cert, err, sizeof err);
-    if (rc != VOUCH_STORE_OK && rc != VOUCH_STORE_E_NOT_FOUND && rc != VOUCH_STORE_E_UNKNOWN_CERT) {
-        vouchd_send_store_error(req, rc, "revocation lookup", err);
-        goto out;
-    }
-    if (rc == VOUCH_STORE_OK && cert.status == VOUCH_CERT_REVOKED) {
+    if (e->revoked) {
         vouchd_send_error(req, 403, E_REVOKED, "the device certificate is revoked");
         goto out;
     }
@@ -1021,13 +1025,19 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
                           "the device belongs to another account than '%s'", want_account);
         goto out;
     }
-    if (have && dev.status == VOUCH_DEVICE_DISABLED) {
+    if (have && dev->status == VOUCH_DEVICE_DISABLED) {
         vouchd_send_error(req, 403, E_DISABLED, "the device is disabled");
         goto out;
     }
-    if (have && dev.status == VOUCH_DEVICE_BLOCKED) {
+    if (have && dev->status == VOUCH_DEVICE_BLOCKED) {
         vouchd_send_error(req, 403, E_BLOCKED, "the device is blocked");
         goto out;
+    }
+    int need_record = !have || !dev->has_cert || memcmp(dev->cert_sha256, e->leaf_sha, 32) != 0;
+    if (need_record && c.n == 0) {
+        /* remembered request, but the record needs the certificate itself */
+        if (parse_challenge_body(req, &c) != 0)
+            goto out;
     }
 
     shard *sh = NULL;
@@ -1038,27 +1048,30 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
         vouchd_send_error(req, 503, E_BUSY, "too many challenges outstanding; try again shortly");
         goto out;
     }
-    int need_record = !have || !dev.has_cert || memcmp(dev.cert_sha256, e->leaf_sha, 32) != 0;
-    if (RAND_bytes(s->rnd, sizeof s->rnd) != 1 || RAND_bytes(s->nonce, sizeof s->nonce) != 1 ||
-        (need_record && !(s->leaf = malloc(c.len[0])))) {
+    uint8_t rnd[16 + VOUCH_AUTH_CHALLENGE_LEN];
+    if (RAND_bytes(rnd, sizeof rnd) != 1 || (need_record && !(s->leaf = malloc(c.len[0])))) {
         s->seq = 0;
         pthread_mutex_unlock(&sh->mu);
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "no random bytes or memory");
         goto out;
     }
+    memcpy(s->rnd, rnd, 16);
+    memcpy(s->nonce, rnd + 16, VOUCH_AUTH_CHALLENGE_LEN);
+    OPENSSL_cleanse(rnd, sizeof rnd);
     if (need_record) {
         memcpy(s->leaf, c.der[0], c.len[0]);
         s->leaf_len = c.len[0];
     }
     memcpy(s->leaf_sha, e->leaf_sha, 32);
+    memcpy(s->key, e->key, 32);
     EVP_PKEY_up_ref(e->pub);
     s->pub = e->pub;
     s->expires = now + G.cfg->challenge_ttl;
     s->account_id = account_id;
-    s->device_row = have ? dev.id : 0;
+    s->device_row = have ? dev->id : 0;
     s->family_id = family_id;
     snprintf(s->account, sizeof s->account, "%s", account);
-    snprintf(s->device_id, sizeof s->device_id, "%s", have ? dev.device_id : e->cn);
+    snprintf(s->device_id, sizeof s->device_id, "%s", have ? dev->device_id : e->cn);
     uint8_t id[ID_BYTES];
     id[0] = (uint8_t)(sh - G.shards);
     id[1] = (uint8_t)(idx >> 16);
@@ -1074,17 +1087,14 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
     int64_t expires = s->expires;
     pthread_mutex_unlock(&sh->mu);
 
-    char idtxt[4 * ID_BYTES / 3 + 4], *ntxt = b64_encode(nonce, sizeof nonce);
-    b64url(id, sizeof id, idtxt);
-    json_t *ans = ntxt ? json_pack("{s:s,s:s,s:o,s:s}", "challenge_id", idtxt, "challenge", ntxt,
-                                   "expires_at", vouchd_epoch_json(expires), "origin", G.origin)
-                       : NULL;
-    free(ntxt);
-    vouchd_send_json(req, 200, ans);
+    char idtxt[4 * ID_BYTES / 3 + 4], ntxt[4 * ((VOUCH_AUTH_CHALLENGE_LEN + 2) / 3) + 1];
+    vouchd_b64url(id, sizeof id, idtxt);
+    EVP_EncodeBlock((unsigned char *)ntxt, nonce, sizeof nonce);
+    vouchd_send_json(req, 200,
+                     json_pack("{s:s,s:s,s:o,s:s}", "challenge_id", idtxt, "challenge", ntxt,
+                               "expires_at", vouchd_epoch_json(expires), "origin", G.origin));
 out:
-    vouch_store_device_clear(&dev);
-    vouch_store_cert_clear(&cert);
-    chain_in_free(&c);
+    vouchd_auth_chain_free(&c);
 }
 
 /* ---- POST /v1/auth/response ---------------------------------------------------------------- */
@@ -1092,6 +1102,7 @@ out:
 typedef struct taken {
     uint8_t nonce[VOUCH_AUTH_CHALLENGE_LEN];
     uint8_t leaf_sha[32];
+    uint8_t key[32];
     EVP_PKEY *pub;
     uint8_t *leaf;
     size_t leaf_len;
@@ -1105,7 +1116,7 @@ typedef struct taken {
 static int challenge_take(struct evhttp_request *req, const char *idtxt, taken *t)
 {
     uint8_t id[ID_BYTES];
-    if (b64url_decode(idtxt, id, sizeof id) != 0 || id[0] >= SHARDS) {
+    if (vouchd_b64url_decode(idtxt, id, sizeof id) != 0 || id[0] >= SHARDS) {
         vouchd_send_error(req, 404, E_UNKNOWN_CHALLENGE, "no such challenge");
         return -1;
     }
@@ -1136,6 +1147,7 @@ static int challenge_take(struct evhttp_request *req, const char *idtxt, taken *
     s->used = 1;
     memcpy(t->nonce, s->nonce, sizeof t->nonce);
     memcpy(t->leaf_sha, s->leaf_sha, 32);
+    memcpy(t->key, s->key, 32);
     t->pub = s->pub; /* the slot's reference moves here */
     s->pub = NULL;
     t->leaf = s->leaf;
@@ -1205,27 +1217,24 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
     (void)caller;
     (void)rest;
     taken t = {0};
-    uint8_t sig[VOUCH_PKI_AUTH_SIG_MAX + 8], digest[32];
-    json_t *j = vouchd_body_object(req, 0, "{\"challenge_id\": ..., \"signature\": ...}");
-    static const char *const allowed[] = {"challenge_id", "signature", NULL};
-    if (!j || vouchd_members_ok(req, j, allowed, "challenge_id, signature") != 0)
-        goto out;
-    const char *idtxt = json_string_value(json_object_get(j, "challenge_id"));
-    json_t *sj = json_object_get(j, "signature");
-    const char *stxt = json_string_value(sj);
-    if (!idtxt || !stxt) {
-        vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST,
-                          "'challenge_id' and 'signature' (base64 DER) are both required strings");
+    uint8_t sig[VOUCHD_AUTH_SIG_MAX + 8], digest[32];
+    char idtxt[VOUCHD_AUTH_ID_MAX + 1];
+    long sl = -1;
+    vouchd_auth_refusal ref;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(in);
+    const char *body = blen ? (const char *)evbuffer_pullup(in, -1) : "";
+    if (vouchd_auth_parse_response(body, blen, idtxt, sig, &sl, &ref) != 0) {
+        vouchd_send_error(req, ref.status, ref.code, "%s", ref.msg);
         goto out;
     }
     if (challenge_take(req, idtxt, &t) != 0)
         goto out;
-    long sl = b64_decode(stxt, json_string_length(sj), sig, VOUCH_PKI_AUTH_SIG_MAX);
     if (sl <= 0) {
         vouchd_send_error(req, 400, E_MALFORMED_SIG,
                           "'signature' is not base64 of a DER ECDSA signature (at most %d "
                           "bytes); the challenge is used up",
-                          VOUCH_PKI_AUTH_SIG_MAX);
+                          VOUCHD_AUTH_SIG_MAX);
         goto out;
     }
     /* the digest the device signed: the leaf's hash is in the challenge,
@@ -1238,7 +1247,14 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot build the signed message");
         goto out;
     }
-    vouch_pki_rc prc = vouch_pki_auth_verify(t.pub, digest, sig, (size_t)sl, why, sizeof why);
+    /* the worker's context for this key when it judged the chain itself
+     * (the usual case with keep-alive), else a one-off */
+    struct vouchd_auth_worker *aw = worker_auth(w);
+    centry *ce = aw ? cache_find(aw, t.key) : NULL;
+    EVP_PKEY_CTX *one = NULL, **vctx = ce && ce->pub == t.pub ? &ce->vctx : &one;
+    vouch_pki_rc prc = vouch_pki_auth_verify_ctx(t.pub, vctx, digest, sig, (size_t)sl, why,
+                                                 sizeof why);
+    EVP_PKEY_CTX_free(one);
     if (prc == VOUCH_PKI_E_PARSE) {
         vouchd_send_error(req, 400, E_MALFORMED_SIG, "%s; the challenge is used up", why);
         goto out;
@@ -1250,12 +1266,16 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
                           G.origin);
         goto out;
     }
-    if (t.leaf && device_record(req, w, &t) != 0)
-        goto out;
+    if (t.leaf) {
+        int r = device_record(req, w, &t);
+        vouchd_auth_devices_changed(); /* cached lookups saw no record, or another certificate */
+        if (r != 0)
+            goto out;
+    }
     int64_t now = (int64_t)time(NULL), expires = now + SESSION_TTL;
     seen_note(t.device_row, now);
     char tok[128];
-    if (token_make(t.account_id, t.device_row, expires, tok) != 0) {
+    if (!aw || token_make(aw, t.account_id, t.device_row, expires, tok) != 0) {
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot make a session token");
         goto out;
     }
@@ -1265,7 +1285,6 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
                                vouchd_epoch_json(expires)));
     OPENSSL_cleanse(tok, sizeof tok);
 out:
-    json_decref(j);
     EVP_PKEY_free(t.pub);
     free(t.leaf);
     OPENSSL_cleanse(&t, sizeof t);
@@ -1280,8 +1299,13 @@ int vouchd_session_check(struct evhttp_request *req, vouchd_worker *w, vouch_sto
     int64_t account_id = 0, row = 0;
     char err[256] = "";
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    struct vouchd_auth_worker *a = worker_auth(w);
+    if (!a) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        return -1;
+    }
     if (!h || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 200 ||
-        token_check(h + 7, &account_id, &row, expires) != 0) {
+        token_check(a, h + 7, &account_id, &row, expires) != 0) {
         evhttp_add_header(out, "WWW-Authenticate", "Bearer realm=\"vouch-device\", "
                                                     "error=\"invalid_token\"");
         vouchd_send_error(req, 401, E_SESSION,

@@ -351,6 +351,7 @@ static void device_enroll(struct evhttp_request *req, vouchd_worker *w,
     int64_t row = 0;
     vouch_store_rc rc = vouch_store_device_insert(w->store, &in, "device.enroll", caller->actor,
                                                   &row, err, sizeof err);
+    vouchd_auth_devices_changed();
     if (rc == VOUCH_STORE_E_EXISTS && strstr(err, "certificate"))
         vouchd_send_error(req, 409, E_CERT_ENROLLED, "this certificate is enrolled already");
     else if (rc == VOUCH_STORE_E_EXISTS)
@@ -408,6 +409,7 @@ static void device_item(struct evhttp_request *req, vouchd_worker *w, const vouc
         int64_t row = 0;
         rc = vouch_store_device_insert(w->store, &in, "device.block", caller->actor, &row, err,
                                        sizeof err);
+        vouchd_auth_devices_changed();
         if (rc == VOUCH_STORE_OK)
             send_device(req, w, 201, row);
         else
@@ -428,6 +430,7 @@ static void device_item(struct evhttp_request *req, vouchd_worker *w, const vouc
         send_device(req, w, 200, d.id); /* nothing to change, nothing audited */
     } else {
         rc = vouch_store_device_set_status(w->store, d.id, to, caller->actor, err, sizeof err);
+        vouchd_auth_devices_changed();
         if (rc != VOUCH_STORE_OK)
             vouchd_send_store_error(req, rc, "device status", err);
         else

@@ -277,6 +277,10 @@ int vouchd_auth_derive_key(const uint8_t *master, size_t len, uint8_t out[32]);
 /* Families were added or verified through this process: every worker
  * reloads them before its next authentication. */
 void vouchd_auth_families_changed(void);
+/* A device record changed (enrolled, status) or a certificate was revoked
+ * through this process: the challenge step's cached lookups are read again. */
+void vouchd_auth_devices_changed(void);
+void vouchd_auth_revoked(void);
 /* "online", "offline" or "no_certificate" for the device listing. */
 const char *vouchd_device_presence(const vouch_store_device *d, int64_t now);
 /* 1..64 of A-Z a-z 0-9 . _ - : @ + */

@@ -1072,6 +1072,7 @@ out:
 void vouchd_va_revoked(vouchd_worker *w, int64_t issuer_id, const uint8_t *serial,
                        size_t serial_len)
 {
+    vouchd_auth_revoked(); /* device authentication looks the status up again */
     /* OCSP: every worker's cached answers in this slot become stale */
     if (serial && serial_len)
         atomic_fetch_add_explicit(&g_gen[gen_slot(issuer_id, serial, serial_len)], 1,

@@ -443,6 +443,42 @@ static void test_pki_verify_wrong(void **state)
                      VOUCH_PKI_E_SIGNATURE);
 }
 
+/* One context kept across verifications: good, bad, malformed, good again;
+ * a key that is not P-256 is refused before any context is made. */
+static void test_pki_verify_ctx_reuse(void **state)
+{
+    fx *f = *state;
+    signed_ex e = f->ex;
+    char why[160] = "";
+    EVP_PKEY_CTX *ctx = NULL;
+    uint8_t d2[32], junk[8] = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01};
+    assert_int_equal(vouch_pki_auth_verify_ctx(e.key, &ctx, e.digest, e.sig, e.len, why,
+                                               sizeof why),
+                     VOUCH_PKI_OK);
+    assert_non_null(ctx);
+    EVP_PKEY_CTX *first = ctx;
+    memcpy(d2, e.digest, 32);
+    d2[0] ^= 1;
+    assert_int_equal(vouch_pki_auth_verify_ctx(e.key, &ctx, d2, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_SIGNATURE);
+    assert_int_equal(vouch_pki_auth_verify_ctx(e.key, &ctx, e.digest, junk, 7, why, sizeof why),
+                     VOUCH_PKI_E_PARSE);
+    assert_int_equal(vouch_pki_auth_verify_ctx(e.key, &ctx, e.digest, e.sig, e.len, why,
+                                               sizeof why),
+                     VOUCH_PKI_OK);
+    assert_ptr_equal(ctx, first);
+    EVP_PKEY_CTX_free(ctx);
+    assert_int_equal(vouch_pki_auth_verify_ctx(e.key, NULL, e.digest, e.sig, e.len, why,
+                                               sizeof why),
+                     VOUCH_PKI_E_ARG);
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    ctx = NULL;
+    assert_int_equal(vouch_pki_auth_verify_ctx(ed, &ctx, e.digest, e.sig, e.len, why, sizeof why),
+                     VOUCH_PKI_E_ARG);
+    assert_null(ctx);
+    EVP_PKEY_free(ed);
+}
+
 /* r = 0 or s = 0, canonical DER: refused by the verification */
 static void test_pki_verify_zero(void **state)
 {
@@ -546,6 +582,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sign_does_not_verify_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pki_verify_good, setup_signed, teardown_signed),
+        cmocka_unit_test_setup_teardown(test_pki_verify_ctx_reuse, setup_signed,
+                                        teardown_signed),
         cmocka_unit_test_setup_teardown(test_pki_verify_wrong, setup_signed,
                                         teardown_signed),
         cmocka_unit_test_setup_teardown(test_pki_verify_zero, setup_signed,
