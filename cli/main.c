@@ -18,6 +18,12 @@ static const cli_group groups[] = {
     {"crl", "fetch an issuer's certificate revocation list from vouchd", cmd_crl_main},
     {"template", "list, read and store certificate templates on vouchd", cmd_template_main},
     {"audit", "check the CA's hash-chained audit log", cmd_audit_main},
+    {"account", "create and list cloud accounts (tenants) on vouchd", cmd_account_main},
+    {"device", "enroll, list, disable, block and authenticate devices", cmd_device_main},
+    {"family", "enroll device families (CA certificates) with proof of possession",
+     cmd_family_main},
+    {"provision", "personalize secure elements in batches: key, certificate, lock",
+     cmd_provision_main},
 };
 #define N_GROUPS (sizeof groups / sizeof groups[0])
 
@@ -27,7 +33,7 @@ static void usage(FILE *f)
                "SYNOPSIS\n    vouch [--help] [--version] <group> ...\n\n"
                "DESCRIPTION\n    Command groups:\n");
     for (size_t i = 0; i < N_GROUPS; i++)
-        fprintf(f, "        %-8s %s\n", groups[i].name, groups[i].summary);
+        fprintf(f, "        %-10s %s\n", groups[i].name, groups[i].summary);
     fprintf(f, "\n    'vouch <group> --help' lists a group's commands,\n"
                "    'vouch <group> <command> --help' describes one.\n\n"
                "OPTIONS\n    --help, -h   print this help and exit\n"

@@ -168,7 +168,12 @@ out:
  * order. *len is the size to wipe. */
 static int load_token(char **tok, size_t *len)
 {
-    const char *f = cli_val(gopts, "token-file"), *t = env("VOUCH_TOKEN");
+    return remote_load_token(cli_val(gopts, "token-file"), tok, len);
+}
+
+int remote_load_token(const char *f, char **tok, size_t *len)
+{
+    const char *t = env("VOUCH_TOKEN");
     int ret;
     *tok = NULL;
     *len = TOKEN_FILE_MAX + 1;
@@ -231,6 +236,9 @@ int remote_open(void)
     vouch_http_config cfg = {.url = url, .token = tok, .cacert = cacert,
                              .timeout_s = (unsigned)timeout};
     vouch_http_rc rc = vouch_http_new(&cfg, &R.http, err, sizeof err);
+    R.url = url;
+    R.cacert = cacert;
+    R.timeout = (unsigned)timeout;
     int have_token = tok != NULL;
     cli_free_secret(tok, toklen);
     if (rc == VOUCH_HTTP_E_URL)

@@ -43,6 +43,14 @@ int cmd_template_main(int argc, char **argv);
  * (--server, or $VOUCH_SERVER without --data); everything else to the
  * offline cmd_ca_main. */
 int cmd_ca_route(int argc, char **argv);
+/* `vouch provision`: factory personalization of SEs through vouchd
+ * (cmd_provision.c, docs/provisioning.md). */
+int cmd_provision_main(int argc, char **argv);
+
+/* `vouch account`, `vouch device`, `vouch family` (cmd_fleet.c). */
+int cmd_account_main(int argc, char **argv);
+int cmd_device_main(int argc, char **argv);
+int cmd_family_main(int argc, char **argv);
 
 /* ---- command tables -------------------------------------------------------- */
 #define REMOTE_NO_TOKEN 1u /* public endpoint (/crl/, /ca/): no token needed or sent */
@@ -75,6 +83,9 @@ extern struct remote_state {
     cli_opt *opts;         /* the command's options */
     int json;
     vouch_http *http;      /* after remote_open */
+    const char *url;       /* after remote_open: the server URL, */
+    const char *cacert;    /* the CA file (NULL: http, or the system's), */
+    unsigned timeout;      /* and the deadline, for commands with their own client */
 } R;
 
 /* The group options' help text (GROUP OPTIONS, ENVIRONMENT). */
@@ -91,6 +102,12 @@ int rneed(const char *name, const char **v);
  * and the CA file, and makes the HTTP client. Commands call it after their
  * own options are checked and their input files read. */
 int remote_open(void);
+
+/* The API token from `token_file` (may be NULL), else $VOUCH_TOKEN, else
+ * $VOUCH_TOKEN_FILE, checked as for --token-file (ownership, permissions,
+ * one printable line). *tok is malloc'd; release it with
+ * cli_free_secret(*tok, *len). Messages name R.cmd. */
+int remote_load_token(const char *token_file, char **tok, size_t *len);
 
 /* ---- requests ---------------------------------------------------------------- */
 /* A JSON request (body may be NULL: no body) whose answer must be JSON.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The end-to-end demo: a software secure element is born, makes a key that
 # never leaves it, signs, is checked by openssl, is personalized (zones,
-# access conditions, host secure channel) and moved to OPERATIONAL.
+# access conditions, host secure channel) and moved to OPERATIONAL; a CA
+# serves certificates, OCSP and CRLs; a batch of SEs is provisioned in the
+# factory, their family is enrolled to a cloud account, every device
+# authenticates with a challenge its SE signs, and a revoked one is refused.
 set -euo pipefail
 
 BIN=${1:-build/bin}
@@ -10,8 +13,10 @@ WORK=$(mktemp -d /tmp/vouch-demo.XXXXXX)
 SOCK=$WORK/se.sock
 SE_PID=
 VD_PID=
+FLEET_PIDS=()
 cleanup() {
     [ -n "$VD_PID" ] && kill "$VD_PID" 2>/dev/null && wait "$VD_PID" 2>/dev/null
+    for p in "${FLEET_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     [ -n "$SE_PID" ] && kill "$SE_PID" 2>/dev/null && wait "$SE_PID" 2>/dev/null
     rm -rf "$WORK"
 }
@@ -104,19 +109,9 @@ run "$BIN/vouch" ca list --data "$WORK/ca"
 run openssl verify -CAfile "$WORK/root.pem" "$WORK/meters.pem"
 
 step "Serve it: vouchd (CA, RA and VA over HTTP, SQLite underneath)"
-"$BIN/vouchd" --data "$WORK/ca" --listen 127.0.0.1:0 --public-url http://127.0.0.1:0 \
-    2>"$WORK/vouchd.boot" &
-VD_PID=$!
-PORT=
-for _ in $(seq 100); do
-    PORT=$(sed -n 's#^vouchd: listening on http://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$WORK/vouchd.boot")
-    [ -n "$PORT" ] && break
-    sleep 0.05
-done
-[ -n "$PORT" ] || { echo "vouchd did not start" >&2; cat "$WORK/vouchd.boot" >&2; exit 1; }
-# The public URL goes into every certificate (CRL and OCSP locations), so
-# restart on the port the first run picked.
-kill "$VD_PID"; wait "$VD_PID" 2>/dev/null || true
+# The public URL goes into every certificate (CRL and OCSP locations) and
+# its origin is what devices sign: pick the port first.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 "$BIN/vouchd" --data "$WORK/ca" --listen "127.0.0.1:$PORT" --public-url "$URL" 2>"$WORK/vouchd.log" &
 VD_PID=$!
@@ -152,6 +147,58 @@ if openssl verify -crl_check -CRLfile "$WORK/meters.crl.pem" -CAfile "$WORK/root
     -untrusted "$WORK/meters.pem" "$WORK/meter.pem"; then
     echo "unexpected: a revoked certificate verified" >&2; exit 1
 fi
+
+step "Factory: a batch of four new software SEs provisioned in one run"
+FLEET=()
+for i in 1 2 3 4; do
+    d=$WORK/fleet$i
+    mkdir -p "$d"
+    head -c 32 /dev/urandom > "$d/seal.key"
+    chmod 600 "$d/seal.key"
+    "$BIN/vouch-se" --state "$d/chip" --seal-key "$d/seal.key" --socket "$d/se.sock" 2>/dev/null &
+    FLEET_PIDS+=("$!")
+    FLEET+=("unix:$d/se.sock")
+done
+for i in 1 2 3 4; do
+    for _ in $(seq 50); do [ -S "$WORK/fleet$i/se.sock" ] && break; sleep 0.1; done
+done
+mkdir -m 700 "$WORK/hostkeys"
+SE_ARGS=()
+for u in "${FLEET[@]}"; do SE_ARGS+=(--se "$u"); done
+run "$BIN/vouch" provision "${SE_ARGS[@]}" --issuer meters --template device --cn-prefix meter- \
+    --org "Demo Devices" --anchor "$WORK/root.pem" --host-keys-dir "$WORK/hostkeys" \
+    --manifest "$WORK/manifest.jsonl" --jobs 4
+run cat "$WORK/manifest.jsonl"
+echo "(the same command again skips every SE: they are OPERATIONAL)"
+run "$BIN/vouch" provision "${SE_ARGS[@]}" --issuer meters --template device --cn-prefix meter- \
+    --org "Demo Devices" --anchor "$WORK/root.pem" --host-keys-dir "$WORK/hostkeys" \
+    --manifest "$WORK/manifest.jsonl" --jobs 4
+
+step "A cloud account; the meters CA is its device family"
+run "$BIN/vouch" account create acme
+run "$BIN/vouch" family enroll --account acme --ca-cert "$WORK/meters.pem"
+
+step "Every device authenticates: vouchd's challenge, signed inside each SE"
+for u in "${FLEET[@]}"; do
+    run "$BIN/vouch" device auth --se "$u"
+done
+sleep 1.2 # last seen is written about once a second
+run "$BIN/vouch" device list --account acme
+
+step "One device's certificate is revoked: its next authentication is refused"
+SERIAL0=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["se"] == sys.argv[2] and d["result"] == "ok":
+        print(d["certificate_serial"]); break' "$WORK/manifest.jsonl" "${FLEET[0]}")
+run "$BIN/vouch" cert revoke "$SERIAL0" --reason key-compromise
+printf '$ vouch device auth --se %s\n' "${FLEET[0]}"
+if "$BIN/vouch" device auth --se "${FLEET[0]}"; then
+    echo "unexpected: a revoked device authenticated" >&2; exit 1
+else
+    echo "(refused, exit status $?: as it must be)"
+fi
+run "$BIN/vouch" device auth --se "${FLEET[1]}"
 
 step "Every issuance and revocation is in the hash-chained audit log"
 kill "$VD_PID"; wait "$VD_PID" 2>/dev/null || true

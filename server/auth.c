@@ -580,10 +580,11 @@ int vouchd_auth_start(const vouchd_config *cfg)
     memset(&G, 0, sizeof G);
     G.cfg = cfg;
     if (vouch_auth_origin_from_url(cfg->public_url, G.origin, sizeof G.origin) != VOUCH_OK) {
-        vouchd_log("--public-url %s has no usable origin (scheme://host[:port]) for device "
-                   "authentication",
+        /* e.g. port 0: the rest of the server works; authentication cannot */
+        vouchd_log("warning: --public-url %s has no usable origin (scheme://host:port, port "
+                   "1..65535): device authentication is off",
                    cfg->public_url);
-        return -1;
+        G.origin[0] = '\0';
     }
     if (!(g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) ||
         !(g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
@@ -921,6 +922,12 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
     char want_account[ACCOUNT_MAX + 1] = "";
     if (!a) {
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        return;
+    }
+    if (!G.origin[0]) {
+        vouchd_send_error(req, 503, VOUCHD_E_UNAVAILABLE,
+                          "device authentication is off: vouchd's --public-url has no usable "
+                          "origin");
         return;
     }
     /* The same request as before, byte for byte (a device sends the same

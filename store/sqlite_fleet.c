@@ -102,23 +102,34 @@ vouch_store_rc sq_account_list(vouch_store *s, vouch_store_account_cb cb, void *
     return r;
 }
 
-/* 1 when the account exists; -1 with err set on a database error. */
-static int account_exists(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
+/* The first column (an integer) of the row `sql` finds for id: 1 with *v,
+ * 0 when there is no such row, -1 with *r set on a database error. */
+static int lookup_int(sq_store *q, const char *sql, int64_t id, const char *what, int64_t *v,
+                      vouch_store_rc *r, char *err, size_t n)
 {
     sqlite3_stmt *st;
-    int rc = sq_prep(q, "SELECT 1 FROM accounts WHERE id = ?", &st);
+    int rc = sq_prep(q, sql, &st);
     if (rc != SQLITE_OK) {
-        *r = sq_dberr(q, rc, "account lookup", err, n);
+        *r = sq_dberr(q, rc, what, err, n);
         return -1;
     }
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
+    *v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sq_done(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        *r = sq_dberr(q, rc, "account lookup", err, n);
+        *r = sq_dberr(q, rc, what, err, n);
         return -1;
     }
     return rc == SQLITE_ROW;
+}
+
+/* 1 when the account exists; -1 with err set on a database error. */
+static int account_exists(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
+{
+    int64_t v;
+    return lookup_int(q, "SELECT 1 FROM accounts WHERE id = ?", id, "account lookup", &v, r, err,
+                      n);
 }
 
 static void hex32(const uint8_t h[32], char out[65])
@@ -264,26 +275,20 @@ vouch_store_rc sq_family_get(vouch_store *s, int64_t id, const uint8_t *sha256,
     return r;
 }
 
-/* The family's status (0 when there is none). */
-static int family_status(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
+/* The status of row id of `table` ("families" or "devices"): 0 with
+ * E_NOT_FOUND in *r when there is none, -1 on a database error. */
+static int row_status(sq_store *q, const char *table, int64_t id, vouch_store_rc *r, char *err,
+                      size_t n)
 {
-    sqlite3_stmt *st;
-    int rc = sq_prep(q, "SELECT status FROM families WHERE id = ?", &st);
-    if (rc != SQLITE_OK) {
-        *r = sq_dberr(q, rc, "family lookup", err, n);
-        return -1;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    int v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sq_done(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        *r = sq_dberr(q, rc, "family lookup", err, n);
-        return -1;
-    }
-    if (v == 0)
-        *r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no family %" PRId64, id);
-    return v;
+    int fam = strcmp(table, "families") == 0;
+    int64_t v = 0;
+    int f = lookup_int(q, fam ? "SELECT status FROM families WHERE id = ?"
+                              : "SELECT status FROM devices WHERE id = ?",
+                       id, fam ? "family lookup" : "device lookup", &v, r, err, n);
+    if (f == 0)
+        *r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no %s %" PRId64,
+                              fam ? "family" : "device", id);
+    return f < 0 ? -1 : (int)v;
 }
 
 vouch_store_rc sq_family_set_code(vouch_store *s, int64_t id, const char *code, int64_t expires,
@@ -294,7 +299,7 @@ vouch_store_rc sq_family_set_code(vouch_store *s, int64_t id, const char *code, 
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    int stt = family_status(q, id, &r, err, n);
+    int stt = row_status(q, "families", id, &r, err, n);
     if (stt <= 0)
         return sq_wend(q, r, err, n);
     if (stt != VOUCH_FAMILY_PENDING)
@@ -329,7 +334,7 @@ vouch_store_rc sq_family_verify(vouch_store *s, int64_t id, const char *actor, c
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    int stt = family_status(q, id, &r, err, n);
+    int stt = row_status(q, "families", id, &r, err, n);
     if (stt <= 0 || stt == VOUCH_FAMILY_VERIFIED)
         return sq_wend(q, r, err, n);
     sqlite3_stmt *st;
@@ -387,24 +392,13 @@ static const char *status_word(vouch_device_status st)
                                                                              : "blocked";
 }
 
-/* The family's account (0 when there is no such family). */
+/* The family's account (0 when there is no such family; -1). */
 static int64_t family_account(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
 {
-    sqlite3_stmt *st;
-    int rc = sq_prep(q, "SELECT account_id FROM families WHERE id = ?", &st);
-    if (rc != SQLITE_OK) {
-        *r = sq_dberr(q, rc, "family lookup", err, n);
-        return -1;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sq_done(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        *r = sq_dberr(q, rc, "family lookup", err, n);
-        return -1;
-    }
-    return v;
+    int64_t v = 0;
+    int f = lookup_int(q, "SELECT account_id FROM families WHERE id = ?", id, "family lookup", &v,
+                       r, err, n);
+    return f < 0 ? -1 : v;
 }
 
 vouch_store_rc sq_device_insert(vouch_store *s, const vouch_store_device *in, const char *action,
@@ -568,28 +562,6 @@ vouch_store_rc sq_device_get(vouch_store *s, int64_t account_id, const char *dev
     return r;
 }
 
-/* The device's status (0 when there is none). */
-static int device_status(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
-{
-    sqlite3_stmt *st;
-    int rc = sq_prep(q, "SELECT status FROM devices WHERE id = ?", &st);
-    if (rc != SQLITE_OK) {
-        *r = sq_dberr(q, rc, "device lookup", err, n);
-        return -1;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    int v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sq_done(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        *r = sq_dberr(q, rc, "device lookup", err, n);
-        return -1;
-    }
-    if (v == 0)
-        *r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no device %" PRId64, id);
-    return v;
-}
-
 vouch_store_rc sq_device_set_status(vouch_store *s, int64_t id, vouch_device_status status,
                                     const char *actor, char *err, size_t n)
 {
@@ -598,7 +570,7 @@ vouch_store_rc sq_device_set_status(vouch_store *s, int64_t id, vouch_device_sta
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    int was = device_status(q, id, &r, err, n);
+    int was = row_status(q, "devices", id, &r, err, n);
     if (was <= 0)
         return sq_wend(q, r, err, n);
     sqlite3_stmt *st;
@@ -634,7 +606,7 @@ vouch_store_rc sq_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    if (device_status(q, id, &r, err, n) <= 0)
+    if (row_status(q, "devices", id, &r, err, n) <= 0)
         return sq_wend(q, r, err, n);
     sqlite3_stmt *st;
     int rc = sq_prep(q,
