@@ -56,6 +56,7 @@ demo: deps build
 bench: deps build
 	bench/run.sh $(BUILD)/bin
 	bench/pki_bench.sh $(BUILD)/bin
+	bench/auth_bench.sh $(BUILD)/bin
 
 clean:
 	rm -rf build

@@ -65,7 +65,7 @@
 #define PAYLOAD_LEN 25              /* version(1) expiry(8) account(8) device(8) */
 #define ID_BYTES 24                 /* shard(1) slot(3) seq(4) random(16) */
 #define ACCOUNT_MAX VOUCHD_AUTH_ACCOUNT_MAX
-#define LOOKUP_TTL_MS 1000          /* cached device/revocation lookups */
+#define LOOKUP_TTL_MS 5000          /* cached device/revocation lookups */
 #define MEMO_SLOTS 16384            /* request bodies already parsed, per worker */
 
 /* ---- server-wide state -------------------------------------------------------- */
@@ -150,6 +150,7 @@ typedef enum {
 typedef struct centry {
     uint8_t key[32];         /* SHA-256 over the chain as sent */
     int used;
+    uint64_t tick;           /* last use, for replacement within its set */
     unsigned epoch;          /* the worker's family epoch it was judged in */
     EVP_PKEY *pub;
     uint8_t leaf_sha[32];
@@ -174,6 +175,7 @@ typedef struct memo {
     uint8_t body[32];        /* SHA-256 of the body */
     uint8_t key[32];         /* the chain's cache key */
     int used;
+    uint64_t tick;
     char account[ACCOUNT_MAX + 1];
 } memo;
 
@@ -197,6 +199,7 @@ struct vouchd_auth_worker {
     memo *memo;              /* MEMO_SLOTS */
     EVP_MAC_CTX *mac;        /* HMAC-SHA256 keyed with the session key, duplicated per use */
     unsigned rr;             /* shard rotation */
+    uint64_t tick;           /* use counter of the caches */
     unsigned long long judged, memo_hits, requests; /* logged at exit */
 };
 
@@ -784,6 +787,7 @@ out:
 }
 
 static centry *cache_find(struct vouchd_auth_worker *a, const uint8_t key[32]);
+static centry *cache_victim(struct vouchd_auth_worker *a, const uint8_t key[32]);
 
 /* The worker's verdict on the chain, from its cache or judged now.
  * NULL with the answer sent. */
@@ -812,7 +816,7 @@ static centry *chain_lookup(struct evhttp_request *req, vouchd_worker *w,
     centry *e = cache_find(a, key);
     if (e)
         return e;
-    e = &a->cache[((size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16) % CACHE_SLOTS];
+    e = cache_victim(a, key);
     centry_clear(e);
     a->judged++;
     if (chain_judge(req, a, c, e) != 0) {
@@ -822,13 +826,18 @@ static centry *chain_lookup(struct evhttp_request *req, vouchd_worker *w,
     memcpy(e->key, key, 32);
     e->epoch = a->epoch;
     e->used = 1;
+    e->tick = ++a->tick;
     return e;
 }
 
 /* ---- POST /v1/auth/challenge ------------------------------------------------------------- */
 
+#define PROBE 8 /* slots looked at past a live one, per shard */
+
 /* A free slot (answered or expired) in one of the shards, locked; NULL when
- * every shard's next slot holds a live challenge. */
+ * the next PROBE slots of every shard hold live challenges. A live slot is
+ * stepped over (it stays where its id says it is), so a challenge nobody
+ * answers costs its slot for its lifetime, never the ring behind it. */
 static slot *slot_take(struct vouchd_auth_worker *a, int64_t now, shard **out_sh,
                        uint32_t *out_idx)
 {
@@ -839,8 +848,15 @@ static slot *slot_take(struct vouchd_auth_worker *a, int64_t now, shard **out_sh
             pthread_mutex_unlock(&sh->mu);
             continue;
         }
-        slot *s = &sh->slots[sh->next];
-        if (s->seq == 0 || s->used || now > s->expires) {
+        slot *s = NULL;
+        for (int p = 0; p < PROBE && !s; p++) {
+            slot *c = &sh->slots[sh->next];
+            if (c->seq == 0 || c->used || now > c->expires)
+                s = c;
+            else
+                sh->next = (sh->next + 1) % SLOTS;
+        }
+        if (s) {
             *out_sh = sh;
             *out_idx = sh->next;
             sh->next = (sh->next + 1) % SLOTS;
@@ -905,11 +921,41 @@ static int lookups(struct evhttp_request *req, vouchd_worker *w, centry *e)
     return 0;
 }
 
+/* Both caches are 4-way set associative: a key maps to a set of WAYS
+ * entries, found by comparing all of them; a new key replaces the least
+ * recently used of its set. (Direct-mapped, two devices whose keys share
+ * a slot would evict each other on every authentication.) */
+#define WAYS 4
+
+static size_t set_of(const uint8_t key[32], size_t slots)
+{
+    size_t h = (size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16 | (size_t)key[3] << 24;
+    return (h % (slots / WAYS)) * WAYS;
+}
+
 static centry *cache_find(struct vouchd_auth_worker *a, const uint8_t key[32])
 {
-    size_t idx = ((size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16) % CACHE_SLOTS;
-    centry *e = &a->cache[idx];
-    return e->used && e->epoch == a->epoch && memcmp(e->key, key, 32) == 0 ? e : NULL;
+    centry *set = &a->cache[set_of(key, CACHE_SLOTS)];
+    for (int i = 0; i < WAYS; i++)
+        if (set[i].used && set[i].epoch == a->epoch && memcmp(set[i].key, key, 32) == 0) {
+            set[i].tick = ++a->tick;
+            return &set[i];
+        }
+    return NULL;
+}
+
+/* The entry of key's set to fill: unused, judged under old families, or
+ * the least recently used. */
+static centry *cache_victim(struct vouchd_auth_worker *a, const uint8_t key[32])
+{
+    centry *set = &a->cache[set_of(key, CACHE_SLOTS)], *v = &set[0];
+    for (int i = 0; i < WAYS; i++) {
+        if (!set[i].used || set[i].epoch != a->epoch)
+            return &set[i];
+        if (set[i].tick < v->tick)
+            v = &set[i];
+    }
+    return v;
 }
 
 void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
@@ -945,9 +991,19 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
     }
     a->requests++;
     if (body && sha256(body, blen, bh) == 0) {
-        m = &a->memo[((size_t)bh[0] | (size_t)bh[1] << 8 | (size_t)bh[2] << 16) % MEMO_SLOTS];
+        memo *set = &a->memo[set_of(bh, MEMO_SLOTS)];
+        m = &set[0];
+        for (int i = 0; i < WAYS; i++) {
+            if (set[i].used && memcmp(set[i].body, bh, 32) == 0) {
+                m = &set[i];
+                break;
+            }
+            if (!set[i].used || set[i].tick < m->tick)
+                m = &set[i]; /* the one to replace if the body is not there */
+        }
         if (m->used && memcmp(m->body, bh, 32) == 0 && (e = cache_find(a, m->key)) != NULL) {
             memcpy(want_account, m->account, sizeof want_account);
+            m->tick = ++a->tick;
             a->memo_hits++;
         }
     }
@@ -957,6 +1013,7 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
         memcpy(want_account, c.account, sizeof want_account);
         if (m) {
             m->used = 1;
+            m->tick = ++a->tick;
             memcpy(m->body, bh, 32);
             memcpy(m->key, e->key, 32);
             memcpy(m->account, want_account, sizeof m->account);
