@@ -82,6 +82,9 @@ typedef struct slot {
     uint8_t *leaf;           /* the leaf's DER when the device record needs it */
     size_t leaf_len;
     int64_t account_id, device_row, family_id;
+    int64_t row_family;      /* the record's family when the challenge was given */
+    int row_has_cert;        /* ... whether it had a certificate, */
+    uint8_t row_cert[32];    /* ... and which */
     char account[ACCOUNT_MAX + 1];
     char device_id[VOUCH_DEVICE_ID_MAX + 1];
 } slot;
@@ -190,7 +193,7 @@ static void centry_clear(centry *e)
 struct vouchd_auth_worker {
     unsigned gen;            /* g_family_gen last loaded */
     unsigned epoch;          /* bumped when the family set really changed */
-    time_t loaded;
+    int64_t loaded;          /* monotonic ms */
     uint8_t fam_digest[32];
     family *fam;
     size_t nfam;
@@ -254,6 +257,13 @@ static struct vouchd_auth_worker *worker_auth(vouchd_worker *w)
         w->auth = a;
     }
     return w->auth;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- families ------------------------------------------------------------------------ */
@@ -326,8 +336,8 @@ static X509_STORE *new_trust_store(void)
 static int families_fresh(vouchd_worker *w, struct vouchd_auth_worker *a)
 {
     unsigned gen = atomic_load(&g_family_gen);
-    time_t now = time(NULL);
-    if (a->verified && a->gen == gen && now - a->loaded < FAMILY_RECHECK)
+    int64_t now = mono_ms();
+    if (a->verified && a->gen == gen && now - a->loaded < FAMILY_RECHECK * 1000)
         return 0;
     fam_load l = {0};
     char err[256] = "";
@@ -547,9 +557,17 @@ static void seen_flush(void)
     char err[256] = "";
     if (ids && ts) {
         vouch_store_rc rc = vouch_store_device_touch(G.seen_store, ids, ts, m, err, sizeof err);
-        if (rc != VOUCH_STORE_OK)
-            vouchd_log("writing last-seen times of %zu devices: %s", m,
+        if (rc != VOUCH_STORE_OK) {
+            /* put them back for the next round (the newest of each wins) */
+            vouchd_log("writing last-seen times of %zu devices: %s; retrying", m,
                        *err ? err : vouch_store_strerror(rc));
+            for (size_t i = 0; i < m; i++)
+                seen_note(ids[i], ts[i]);
+        }
+    } else {
+        pthread_mutex_lock(&G.seen_mu);
+        G.seen_dropped += n;
+        pthread_mutex_unlock(&G.seen_mu);
     }
     free(ids);
     free(ts);
@@ -728,7 +746,10 @@ static int chain_judge(struct evhttp_request *req, struct vouchd_auth_worker *a,
     if (cn && vouchd_device_id_ok(cn))
         snprintf(e->cn, sizeof e->cn, "%s", cn);
     free(cn);
-    sha256(c->der[0], c->len[0], e->leaf_sha);
+    if (sha256(c->der[0], c->len[0], e->leaf_sha) != 0) {
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "hashing failed");
+        goto out;
+    }
     EVP_PKEY_up_ref(pub);
     e->pub = pub;
 
@@ -871,13 +892,6 @@ static slot *slot_take(struct vouchd_auth_worker *a, int64_t now, shard **out_sh
         pthread_mutex_unlock(&sh->mu);
     }
     return NULL;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The store lookups a challenge needs, into e: the device holding this
@@ -1134,6 +1148,11 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
     s->account_id = account_id;
     s->device_row = have ? dev->id : 0;
     s->family_id = family_id;
+    if (have) {
+        s->row_family = dev->family_id;
+        s->row_has_cert = dev->has_cert;
+        memcpy(s->row_cert, dev->cert_sha256, 32);
+    }
     snprintf(s->account, sizeof s->account, "%s", account);
     snprintf(s->device_id, sizeof s->device_id, "%s", have ? dev->device_id : e->cn);
     uint8_t id[ID_BYTES];
@@ -1171,6 +1190,9 @@ typedef struct taken {
     uint8_t *leaf;
     size_t leaf_len;
     int64_t account_id, device_row, family_id;
+    int64_t row_family;
+    int row_has_cert;
+    uint8_t row_cert[32];
     char account[ACCOUNT_MAX + 1];
     char device_id[VOUCH_DEVICE_ID_MAX + 1];
 } taken;
@@ -1220,6 +1242,9 @@ static int challenge_take(struct evhttp_request *req, const char *idtxt, taken *
     t->account_id = s->account_id;
     t->device_row = s->device_row;
     t->family_id = s->family_id;
+    t->row_family = s->row_family;
+    t->row_has_cert = s->row_has_cert;
+    memcpy(t->row_cert, s->row_cert, 32);
     memcpy(t->account, s->account, sizeof t->account);
     memcpy(t->device_id, s->device_id, sizeof t->device_id);
     OPENSSL_cleanse(s->nonce, sizeof s->nonce);
@@ -1260,11 +1285,15 @@ static int device_record(struct evhttp_request *req, vouchd_worker *w, taken *t)
             return 0;
         }
     } else {
+        /* only if the record is still as the challenge saw it: two devices
+         * of different families cannot both take a record made ahead */
         rc = vouch_store_device_set_cert(w->store, t->device_row, t->family_id, t->leaf,
-                                         t->leaf_len, actor, err, sizeof err);
+                                         t->leaf_len, t->row_has_cert ? t->row_cert : NULL,
+                                         t->row_family, actor, err, sizeof err);
         if (rc == VOUCH_STORE_E_EXISTS) {
             vouchd_send_error(req, 409, E_CONFLICT,
-                              "this certificate belongs to another device");
+                              "the device record took another certificate meanwhile, or this "
+                              "certificate belongs to another device");
             return -1;
         }
     }
@@ -1292,6 +1321,11 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
         vouchd_send_error(req, ref.status, ref.code, "%s", ref.msg);
         goto out;
     }
+    struct vouchd_auth_worker *aw = worker_auth(w);
+    if (!aw) { /* before anything is taken or written */
+        vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "out of memory");
+        goto out;
+    }
     if (challenge_take(req, idtxt, &t) != 0)
         goto out;
     if (sl <= 0) {
@@ -1313,8 +1347,7 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
     }
     /* the worker's context for this key when it judged the chain itself
      * (the usual case with keep-alive), else a one-off */
-    struct vouchd_auth_worker *aw = worker_auth(w);
-    centry *ce = aw ? cache_find(aw, t.key) : NULL;
+    centry *ce = cache_find(aw, t.key);
     EVP_PKEY_CTX *one = NULL, **vctx = ce && ce->pub == t.pub ? &ce->vctx : &one;
     vouch_pki_rc prc = vouch_pki_auth_verify_ctx(t.pub, vctx, digest, sig, (size_t)sl, why,
                                                  sizeof why);
@@ -1339,7 +1372,7 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
     int64_t now = (int64_t)time(NULL), expires = now + SESSION_TTL;
     seen_note(t.device_row, now);
     char tok[128];
-    if (!aw || token_make(aw, t.account_id, t.device_row, expires, tok) != 0) {
+    if (token_make(aw, t.account_id, t.device_row, expires, tok) != 0) {
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot make a session token");
         goto out;
     }

@@ -179,7 +179,12 @@ int vouchd_auth_parse_challenge(const char *body, size_t len, vouchd_auth_chain 
             goto out;
         }
         c->n = i + 1;
-        long k = vouchd_b64_decode(s, sl, c->der[i], VOUCHD_AUTH_CERT_MAX);
+        long k = vouchd_b64_decode(s, sl, c->der[i], VOUCHD_AUTH_CERT_MAX + 2);
+        if (k > VOUCHD_AUTH_CERT_MAX) {
+            refuse(r, 413, "chain_too_long", "certificate %zu is over %d bytes", i,
+                   VOUCHD_AUTH_CERT_MAX);
+            goto out;
+        }
         if (k <= 0) {
             refuse(r, 400, "bad_request",
                    "certificate %zu is not base64 (RFC 4648, padded) of at most %d bytes", i,

@@ -599,6 +599,7 @@ vouch_store_rc sq_device_set_status(vouch_store *s, int64_t id, vouch_device_sta
 
 vouch_store_rc sq_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
                                   const uint8_t *der, size_t len, const uint8_t sha256[32],
+                                  const uint8_t *expect_sha256, int64_t expect_family,
                                   const char *actor, char *err, size_t n)
 {
     sq_store *q = Q(s);
@@ -611,7 +612,7 @@ vouch_store_rc sq_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
     sqlite3_stmt *st;
     int rc = sq_prep(q,
                      "UPDATE devices SET cert_der = ?, cert_sha256 = ?, family_id = ?"
-                     " WHERE id = ?",
+                     " WHERE id = ? AND cert_sha256 IS ? AND family_id IS ?",
                      &st);
     if (rc != SQLITE_OK)
         return sq_wend(q, sq_dberr(q, rc, "device certificate", err, n), err, n);
@@ -620,10 +621,21 @@ vouch_store_rc sq_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
     if (family_id)
         sqlite3_bind_int64(st, 3, family_id);
     sqlite3_bind_int64(st, 4, id);
+    if (expect_sha256)
+        sqlite3_bind_blob(st, 5, expect_sha256, 32, SQLITE_STATIC);
+    if (expect_family)
+        sqlite3_bind_int64(st, 6, expect_family);
     rc = sqlite3_step(st);
+    int changes = sqlite3_changes(q->db);
     sq_done(st);
     char fp[65];
     hex32(sha256, fp);
+    if (rc == SQLITE_DONE && changes == 0)
+        return sq_wend(q, vouch_store_fail(err, n, VOUCH_STORE_E_EXISTS,
+                                           "device %" PRId64 " changed meanwhile (another "
+                                           "certificate or family)",
+                                           id),
+                       err, n);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return sq_wend(q, vouch_store_fail(err, n, VOUCH_STORE_E_EXISTS,
                                            "certificate %.16s... belongs to another device", fp),

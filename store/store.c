@@ -871,18 +871,20 @@ vouch_store_rc vouch_store_device_set_status(vouch_store *s, int64_t id,
 }
 
 vouch_store_rc vouch_store_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
-                                           const uint8_t *der, size_t len, const char *actor,
-                                           char *err, size_t errsize)
+                                           const uint8_t *der, size_t len,
+                                           const uint8_t *expect_sha256, int64_t expect_family,
+                                           const char *actor, char *err, size_t errsize)
 {
     NEED_STORE();
-    if (id <= 0 || family_id < 0)
+    if (id <= 0 || family_id < 0 || expect_family < 0)
         FAIL(VOUCH_STORE_E_ARG, "device row id must be positive");
     if (!der || len == 0 || len > CERT_DER_MAX)
         FAIL(VOUCH_STORE_E_ARG, "device certificate must be 1..%d bytes", CERT_DER_MAX);
     uint8_t h[32];
     if (sha256(der, len, h) != 0)
         FAIL(VOUCH_STORE_E_CRYPTO, "cannot hash the device certificate");
-    return s->ops->device_set_cert(s, id, family_id, der, len, h, ACTOR(actor), err, errsize);
+    return s->ops->device_set_cert(s, id, family_id, der, len, h, expect_sha256, expect_family,
+                                   ACTOR(actor), err, errsize);
 }
 
 vouch_store_rc vouch_store_device_touch(vouch_store *s, const int64_t *ids, const int64_t *times,

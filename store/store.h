@@ -475,11 +475,16 @@ vouch_store_rc vouch_store_device_set_status(vouch_store *s, int64_t id,
                                              vouch_device_status status, const char *actor,
                                              char *err, size_t errsize) VOUCH_STORE_WUR;
 /* Bind a certificate (a family device's first or renewed one) and its
- * family to the device. E_EXISTS when another device holds that
- * certificate. Audited "device.certificate". */
+ * family to the device, provided the record still is as the caller saw it:
+ * its certificate's fingerprint expect_sha256 (NULL: it had none) and
+ * family expect_family (0: none). E_EXISTS when another device holds that
+ * certificate or the record changed meanwhile. Audited
+ * "device.certificate". */
 vouch_store_rc vouch_store_device_set_cert(vouch_store *s, int64_t id, int64_t family_id,
-                                           const uint8_t *der, size_t len, const char *actor,
-                                           char *err, size_t errsize) VOUCH_STORE_WUR;
+                                           const uint8_t *der, size_t len,
+                                           const uint8_t *expect_sha256, int64_t expect_family,
+                                           const char *actor, char *err,
+                                           size_t errsize) VOUCH_STORE_WUR;
 /* Record successful authentications: last_seen of devices ids[i] becomes
  * times[i] (never moves back). One transaction, not audited (the counts
  * go to the server log). Unknown ids are skipped. */

@@ -101,6 +101,7 @@ typedef struct vouch_store_ops {
                                         const char *actor, char *err, size_t n);
     vouch_store_rc (*device_set_cert)(vouch_store *s, int64_t id, int64_t family_id,
                                       const uint8_t *der, size_t len, const uint8_t sha256[32],
+                                      const uint8_t *expect_sha256, int64_t expect_family,
                                       const char *actor, char *err, size_t n);
     vouch_store_rc (*device_touch)(vouch_store *s, const int64_t *ids, const int64_t *times,
                                    size_t count, char *err, size_t n);

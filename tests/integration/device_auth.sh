@@ -235,6 +235,9 @@ json_error chain_too_long
 python3 -c 'import base64,json;print(json.dumps({"certificates":[base64.b64encode(bytes(5000)).decode()]}))' >big.json
 req "a 5000-byte certificate" 413 "${JSON[@]}" --data-binary @big.json "$U/v1/auth/challenge"
 json_error chain_too_long
+python3 -c 'import base64,json;print(json.dumps({"certificates":[base64.b64encode(bytes(4097)).decode()]}))' >big1.json
+req "a 4097-byte certificate (one over)" 413 "${JSON[@]}" --data-binary @big1.json "$U/v1/auth/challenge"
+json_error chain_too_long
 head -c 70000 /dev/zero | tr '\0' 'A' | python3 -c 'import json,sys;print(json.dumps({"certificates":[sys.stdin.read()]}))' >huge.json
 req "a 70 KB body" 413 "${JSON[@]}" --data-binary @huge.json "$U/v1/auth/challenge"
 json_error payload_too_large

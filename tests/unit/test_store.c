@@ -1972,10 +1972,28 @@ static void test_devices(void **state)
     assert_null(d.cert_der);
     assert_int_equal(d.status, VOUCH_DEVICE_BLOCKED);
     vouch_store_device_clear(&d);
-    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c2, sizeof c2, "t", err, sizeof err),
-                     OK);
-    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c1, sizeof c1, "t", err, sizeof err),
+    /* bound only while the record is as the caller saw it */
+    uint8_t c1h[32];
+    EVP_Digest(c1, sizeof c1, c1h, NULL, EVP_sha256(), NULL);
+    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c2, sizeof c2, c1h, 0, "t", err,
+                                                 sizeof err),
                      VOUCH_STORE_E_EXISTS);
+    assert_non_null(strstr(err, "changed meanwhile"));
+    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c2, sizeof c2, NULL, fid, "t", err,
+                                                 sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c2, sizeof c2, NULL, 0, "t", err,
+                                                 sizeof err),
+                     OK);
+    /* a second binding on the state it had before loses */
+    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c2, sizeof c2, NULL, 0, "t", err,
+                                                 sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    uint8_t c2h[32];
+    EVP_Digest(c2, sizeof c2, c2h, NULL, EVP_sha256(), NULL);
+    assert_int_equal(vouch_store_device_set_cert(s, d2, fid, c1, sizeof c1, c2h, fid, "t", err,
+                                                 sizeof err),
+                     VOUCH_STORE_E_EXISTS); /* c1 is sensor 1's */
     uint8_t h[32];
     EVP_Digest(c2, sizeof c2, h, NULL, EVP_sha256(), NULL);
     assert_int_equal(vouch_store_device_get_by_cert(s, h, &d, err, sizeof err), OK);
