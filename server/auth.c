@@ -394,6 +394,14 @@ static int sha256(const void *p, size_t n, uint8_t out[32])
     return EVP_Digest(p, n, out, NULL, g_sha256, NULL) == 1 ? 0 : -1;
 }
 
+/* RFC 3339 UTC ("2026-11-22T08:00:00Z") of t into out; 0 or -1. */
+static int rfc3339(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    return gmtime_r(&tt, &tm) && strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 20 ? 0 : -1;
+}
+
 static void put_be64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
@@ -1173,9 +1181,21 @@ void vouchd_h_auth_challenge(struct evhttp_request *req, vouchd_worker *w,
     char idtxt[4 * ID_BYTES / 3 + 4], ntxt[4 * ((VOUCH_AUTH_CHALLENGE_LEN + 2) / 3) + 1];
     vouchd_b64url(id, sizeof id, idtxt);
     EVP_EncodeBlock((unsigned char *)ntxt, nonce, sizeof nonce);
-    vouchd_send_json(req, 200,
-                     json_pack("{s:s,s:s,s:o,s:s}", "challenge_id", idtxt, "challenge", ntxt,
-                               "expires_at", vouchd_epoch_json(expires), "origin", G.origin));
+    /* every value is base64, base64url, RFC 3339 digits or the checked
+     * origin: nothing needs escaping, so the answer is written directly */
+    char when[32], ans[384];
+    int n = rfc3339(expires, when) == 0
+                ? snprintf(ans, sizeof ans,
+                           "{\"challenge_id\":\"%s\",\"challenge\":\"%s\",\"expires_at\":\"%s\","
+                           "\"origin\":\"%s\"}",
+                           idtxt, ntxt, when, G.origin)
+                : -1;
+    if (n > 0 && (size_t)n < sizeof ans)
+        vouchd_send_json_text(req, 200, ans, (size_t)n);
+    else
+        vouchd_send_json(req, 200,
+                         json_pack("{s:s,s:s,s:o,s:s}", "challenge_id", idtxt, "challenge", ntxt,
+                                   "expires_at", vouchd_epoch_json(expires), "origin", G.origin));
 out:
     vouchd_auth_chain_free(&c);
 }
@@ -1376,10 +1396,24 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
         vouchd_send_error(req, 500, VOUCHD_E_INTERNAL, "cannot make a session token");
         goto out;
     }
-    vouchd_send_json(req, 200,
-                     json_pack("{s:s,s:s,s:s,s:o}", "device_id", t.device_id, "account",
-                               t.account, "token", tok, "expires_at",
-                               vouchd_epoch_json(expires)));
+    /* the device id and account are checked names, the token base64url:
+     * written directly unless a stored name needs escaping */
+    char when[32], ans[512];
+    int n = vouchd_device_id_ok(t.device_id) && vouchd_name_ok_max(t.account, ACCOUNT_MAX) &&
+                    rfc3339(expires, when) == 0
+                ? snprintf(ans, sizeof ans,
+                           "{\"device_id\":\"%s\",\"account\":\"%s\",\"token\":\"%s\","
+                           "\"expires_at\":\"%s\"}",
+                           t.device_id, t.account, tok, when)
+                : -1;
+    if (n > 0 && (size_t)n < sizeof ans)
+        vouchd_send_json_text(req, 200, ans, (size_t)n);
+    else
+        vouchd_send_json(req, 200,
+                         json_pack("{s:s,s:s,s:s,s:o}", "device_id", t.device_id, "account",
+                                   t.account, "token", tok, "expires_at",
+                                   vouchd_epoch_json(expires)));
+    OPENSSL_cleanse(ans, sizeof ans);
     OPENSSL_cleanse(tok, sizeof tok);
 out:
     EVP_PKEY_free(t.pub);

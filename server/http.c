@@ -49,6 +49,11 @@ static void send_text(struct evhttp_request *req, int status, const char *text, 
     evbuffer_free(b);
 }
 
+void vouchd_send_json_text(struct evhttp_request *req, int status, const char *json, size_t len)
+{
+    send_text(req, status, json, len);
+}
+
 void vouchd_send_raw(struct evhttp_request *req, int status, const char *content_type,
                      const void *data, size_t len)
 {

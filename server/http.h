@@ -177,6 +177,12 @@ typedef struct vouchd_raw_member {
 void vouchd_send_json_members(struct evhttp_request *req, int status, json_t *body,
                               const vouchd_raw_member *m, size_t n);
 
+/* Send JSON text made by the caller (application/json, the usual headers).
+ * Only for answers whose every value comes from an alphabet that needs no
+ * escaping (base64, digits, checked names); anything else goes through
+ * jansson (vouchd_send_json). */
+void vouchd_send_json_text(struct evhttp_request *req, int status, const char *json, size_t len);
+
 /* Send {"error": {"code", "message"}} with status. */
 void vouchd_send_error(struct evhttp_request *req, int status, const char *code,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
