@@ -106,19 +106,30 @@ static json_t *object(const char *body, size_t len, const char *const *allowed,
         json_decref(j);
         return NULL;
     }
+    char bad[65];
+    if (!vouchd_json_members_ok(j, allowed, bad, sizeof bad)) {
+        refuse(r, 400, "bad_request", "unknown member '%s' (expected %s)", bad, expect);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+int vouchd_json_members_ok(const json_t *j, const char *const *allowed, char *bad,
+                           size_t bad_size)
+{
     const char *k;
     json_t *v;
-    json_object_foreach(j, k, v) {
+    json_object_foreach((json_t *)j, k, v) {
         int ok = 0;
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(k, *a) == 0;
         if (!ok) {
-            refuse(r, 400, "bad_request", "unknown member '%.64s' (expected %s)", k, expect);
-            json_decref(j);
-            return NULL;
+            snprintf(bad, bad_size, "%s", k);
+            return 0;
         }
     }
-    return j;
+    return 1;
 }
 
 void vouchd_auth_chain_free(vouchd_auth_chain *c)

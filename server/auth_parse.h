@@ -54,6 +54,11 @@ long vouchd_b64_decode(const char *s, size_t len, uint8_t *out, size_t max);
 void vouchd_b64url(const uint8_t *in, size_t n, char *out);
 /* Exactly n bytes (n <= 64) from canonical base64url without padding; 0 or -1. */
 int vouchd_b64url_decode(const char *s, uint8_t *out, size_t n);
+/* 1 when every member of the JSON object j is in the NULL-terminated
+ * list; else 0 with the first other member's name in bad (truncated). */
+struct json_t;
+int vouchd_json_members_ok(const struct json_t *j, const char *const *allowed, char *bad,
+                           size_t bad_size);
 /* An account name: 1..max of A-Z a-z 0-9 . _ - */
 int vouchd_auth_name_ok(const char *s, size_t max);
 

@@ -28,6 +28,7 @@
 #include "pki/pki.h"
 #include "pki/se_key.h"
 #include "server/commit.h"
+#include "server/auth_parse.h"
 #include "server/http.h"
 
 #define TEMPLATE_NAME_MAX 128
@@ -128,19 +129,12 @@ json_t *vouchd_body_object(struct evhttp_request *req, int empty_ok, const char 
 int vouchd_members_ok(struct evhttp_request *req, json_t *j, const char *const *allowed,
                       const char *expect)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(j, k, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(k, *a) == 0;
-        if (!ok) {
-            vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "unknown member '%.64s' (expected %s)",
-                              k, expect);
-            return -1;
-        }
-    }
-    return 0;
+    char bad[65];
+    if (vouchd_json_members_ok(j, allowed, bad, sizeof bad))
+        return 0;
+    vouchd_send_error(req, 400, VOUCHD_E_BAD_REQUEST, "unknown member '%s' (expected %s)", bad,
+                      expect);
+    return -1;
 }
 
 /* Template by name, parsed. 0, or -1 with the answer sent. */

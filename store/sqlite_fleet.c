@@ -124,12 +124,16 @@ static int lookup_int(sq_store *q, const char *sql, int64_t id, const char *what
     return rc == SQLITE_ROW;
 }
 
-/* 1 when the account exists; -1 with err set on a database error. */
-static int account_exists(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
+/* 0 when the account exists; -1 with *r set (E_NOT_FOUND, or a database
+ * error) when not. */
+static int need_account(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
 {
     int64_t v;
-    return lookup_int(q, "SELECT 1 FROM accounts WHERE id = ?", id, "account lookup", &v, r, err,
-                      n);
+    int f = lookup_int(q, "SELECT 1 FROM accounts WHERE id = ?", id, "account lookup", &v, r, err,
+                       n);
+    if (f == 0)
+        *r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no account %" PRId64, id);
+    return f == 1 ? 0 : -1;
 }
 
 static void hex32(const uint8_t h[32], char out[65])
@@ -147,13 +151,8 @@ vouch_store_rc sq_family_insert(vouch_store *s, const vouch_store_family *in, co
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    int yes = account_exists(q, in->account_id, &r, err, n);
-    if (yes <= 0) {
-        if (yes == 0)
-            r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no account %" PRId64,
-                                 in->account_id);
+    if (need_account(q, in->account_id, &r, err, n) != 0)
         return sq_wend(q, r, err, n);
-    }
     sqlite3_stmt *st;
     int rc = sq_prep(q,
                      "INSERT INTO families(account_id, cert_der, sha256, subject, ours, status,"
@@ -409,13 +408,8 @@ vouch_store_rc sq_device_insert(vouch_store *s, const vouch_store_device *in, co
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    int yes = account_exists(q, in->account_id, &r, err, n);
-    if (yes <= 0) {
-        if (yes == 0)
-            r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no account %" PRId64,
-                                 in->account_id);
+    if (need_account(q, in->account_id, &r, err, n) != 0)
         return sq_wend(q, r, err, n);
-    }
     if (in->family_id) {
         int64_t acc = family_account(q, in->family_id, &r, err, n);
         if (acc < 0)
