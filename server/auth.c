@@ -1202,24 +1202,10 @@ out:
 
 /* ---- POST /v1/auth/response ---------------------------------------------------------------- */
 
-typedef struct taken {
-    uint8_t nonce[VOUCH_AUTH_CHALLENGE_LEN];
-    uint8_t leaf_sha[32];
-    uint8_t key[32];
-    EVP_PKEY *pub;
-    uint8_t *leaf;
-    size_t leaf_len;
-    int64_t account_id, device_row, family_id;
-    int64_t row_family;
-    int row_has_cert;
-    uint8_t row_cert[32];
-    char account[ACCOUNT_MAX + 1];
-    char device_id[VOUCH_DEVICE_ID_MAX + 1];
-} taken;
 
 /* Take the challenge (it is answered now, whatever the signature says).
  * 0, or -1 with the answer sent. */
-static int challenge_take(struct evhttp_request *req, const char *idtxt, taken *t)
+static int challenge_take(struct evhttp_request *req, const char *idtxt, slot *t)
 {
     uint8_t id[ID_BYTES];
     if (vouchd_b64url_decode(idtxt, id, sizeof id) != 0 || id[0] >= SHARDS) {
@@ -1251,22 +1237,9 @@ static int challenge_take(struct evhttp_request *req, const char *idtxt, taken *
         return -1;
     }
     s->used = 1;
-    memcpy(t->nonce, s->nonce, sizeof t->nonce);
-    memcpy(t->leaf_sha, s->leaf_sha, 32);
-    memcpy(t->key, s->key, 32);
-    t->pub = s->pub; /* the slot's reference moves here */
+    *t = *s; /* the key reference and the certificate move to the caller */
     s->pub = NULL;
-    t->leaf = s->leaf;
-    t->leaf_len = s->leaf_len;
     s->leaf = NULL;
-    t->account_id = s->account_id;
-    t->device_row = s->device_row;
-    t->family_id = s->family_id;
-    t->row_family = s->row_family;
-    t->row_has_cert = s->row_has_cert;
-    memcpy(t->row_cert, s->row_cert, 32);
-    memcpy(t->account, s->account, sizeof t->account);
-    memcpy(t->device_id, s->device_id, sizeof t->device_id);
     OPENSSL_cleanse(s->nonce, sizeof s->nonce);
     pthread_mutex_unlock(&sh->mu);
     return 0;
@@ -1275,7 +1248,7 @@ static int challenge_take(struct evhttp_request *req, const char *idtxt, taken *
 /* The device record after a verified signature: made (just in time) or
  * bound to this certificate when it has none or another. 0, or -1 with the
  * answer sent. */
-static int device_record(struct evhttp_request *req, vouchd_worker *w, taken *t)
+static int device_record(struct evhttp_request *req, vouchd_worker *w, slot *t)
 {
     char err[256] = "", actor[160];
     snprintf(actor, sizeof actor, "device:%s", t->device_id);
@@ -1329,7 +1302,7 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
 {
     (void)caller;
     (void)rest;
-    taken t = {0};
+    slot t = {0};
     uint8_t sig[VOUCHD_AUTH_SIG_MAX + 8], digest[32];
     char idtxt[VOUCHD_AUTH_ID_MAX + 1];
     long sl = -1;
