@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <vouch/se.h>
+
 /* Exit statuses, the same for every group (docs/cli.md). */
 enum {
     CLI_OK = 0,
@@ -34,6 +36,7 @@ typedef struct cli_group {
 int cmd_se_main(int argc, char **argv);
 int cmd_ca_main(int argc, char **argv);
 int cmd_audit_main(int argc, char **argv);
+int cmd_fw_main(int argc, char **argv);
 
 /* ---- messages ------------------------------------------------------------ */
 /* "vouch: <fmt>\n" on stderr; returns `code`. */
@@ -126,5 +129,23 @@ int cli_pem_to_pub(const char *path, uint8_t *alg, uint8_t pub[65], size_t *len)
  * from_der returns 0, or -1 when the DER is malformed or not P-256 sized. */
 uint8_t *cli_sig_to_der(const uint8_t rs[64], size_t *len);
 int cli_sig_from_der(const uint8_t *der, size_t len, uint8_t rs[64]);
+
+
+/* ---- secure elements -------------------------------------------------------- */
+/* Host keys: 32 raw bytes, or 64 hex digits with optional surrounding
+ * whitespace, from a file; with from_env the value itself may be the hex. */
+int cli_load_host_keys(const char *spec, int from_env, uint8_t keys[32]);
+
+/* A connection to a secure element for commands outside `vouch se`. */
+typedef struct cli_se_conn {
+    vouch_se se;
+    vouch_transport_any ts;
+    unsigned flags; /* VOUCH_SECURE once host keys are in use */
+    int open;
+} cli_se_conn;
+/* Connects to `uri` (unix:/path or i2c:...), with the host secure channel
+ * when host_keys names a file. Messages name `cmd`. */
+int cli_se_connect(const char *cmd, const char *uri, const char *host_keys, cli_se_conn *c);
+void cli_se_disconnect(cli_se_conn *c);
 
 #endif

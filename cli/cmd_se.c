@@ -286,33 +286,6 @@ static int size_ok(const char *path, size_t len, size_t min, size_t max, const c
     return cli_usage(g.cmd, "%s is %zu bytes; %s takes %zu to %zu", path, len, what, min, max);
 }
 
-/* Host keys: 32 raw bytes, or 64 hex digits with optional surrounding
- * whitespace. From the environment the value itself may be the hex. */
-static int load_host_keys(const char *spec, int from_env, uint8_t keys[32])
-{
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    if (from_env && cli_unhex(spec, strlen(spec), keys, 32) == 0)
-        return CLI_OK;
-    int ret = cli_read_file(spec, 256, &buf, &n);
-    if (ret)
-        return ret;
-    if (n == 32) {
-        memcpy(keys, buf, 32);
-    } else {
-        const char *s = (const char *)buf, *e = s + n;
-        while (s < e && strchr(" \t\r\n", *s))
-            s++;
-        while (e > s && strchr(" \t\r\n", e[-1]))
-            e--;
-        if (cli_unhex(s, (size_t)(e - s), keys, 32) != 0)
-            ret = cli_err(CLI_FILE, "%s: host keys must be 32 raw bytes or 64 hex digits "
-                                    "(MAC key, then cipher key)", spec);
-    }
-    cli_free_secret(buf, n + 1);
-    return ret;
-}
-
 /* ---- the connection ------------------------------------------------------------- */
 static int se_open(void)
 {
@@ -328,7 +301,7 @@ static int se_open(void)
     if (!uri || !*uri)
         return cli_usage(g.cmd, "no secure element given: use --se URI or set VOUCH_SE");
     if (keys && *keys)
-        CHECK(load_host_keys(keys, keys_from_env, hk));
+        CHECK(cli_load_host_keys(keys, keys_from_env, hk));
     errno = 0;
     vouch_rc rc = vouch_transport_open_uri(uri, &g.tstore, &t, &tctx);
     if (rc != VOUCH_OK && VOUCH_RC_LAYER(rc) == VOUCH_LAYER_API) {
@@ -1143,7 +1116,7 @@ static int cmd_host_keys(char **pos, int npos)
     uint8_t keys[32];
     int ret;
     CHECK(need("set", &path));
-    CHECK(load_host_keys(path, 0, keys));
+    CHECK(cli_load_host_keys(path, 0, keys));
     CHECK(se_open());
     SE_TRY(vouch_se_put_host_keys(&g.se, keys, keys + 16, g.flags), "set the host keys");
     json_ok();

@@ -22,6 +22,8 @@ static const cli_group groups[] = {
     {"device", "enroll, list, disable, block and authenticate devices", cmd_device_main},
     {"family", "enroll device families (CA certificates) with proof of possession",
      cmd_family_main},
+    {"fw", "firmware: sign, verify and inspect images; SE firmware keys; releases, campaigns",
+     cmd_fw_main},
     {"provision", "personalize secure elements in batches: key, certificate, lock",
      cmd_provision_main},
 };

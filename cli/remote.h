@@ -51,6 +51,10 @@ int cmd_provision_main(int argc, char **argv);
 int cmd_account_main(int argc, char **argv);
 int cmd_device_main(int argc, char **argv);
 int cmd_family_main(int argc, char **argv);
+/* vouch fw key|release|campaign (cmd_fw_remote.c), argv[0] the subgroup */
+int cmd_fw_key_main(int argc, char **argv);
+int cmd_fw_release_main(int argc, char **argv);
+int cmd_fw_campaign_main(int argc, char **argv);
 
 /* ---- command tables -------------------------------------------------------- */
 #define REMOTE_NO_TOKEN 1u /* public endpoint (/crl/, /ca/): no token needed or sent */

@@ -474,3 +474,83 @@ void cj_hex(const char *key, const uint8_t *b, size_t n)
         printf("%02x", b[i]);
     putchar('"');
 }
+
+/* ---- secure elements ------------------------------------------------------ */
+/* Host keys: 32 raw bytes, or 64 hex digits with optional surrounding
+ * whitespace. From the environment the value itself may be the hex. */
+int cli_load_host_keys(const char *spec, int from_env, uint8_t keys[32])
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (from_env && cli_unhex(spec, strlen(spec), keys, 32) == 0)
+        return CLI_OK;
+    int ret = cli_read_file(spec, 256, &buf, &n);
+    if (ret)
+        return ret;
+    if (n == 32) {
+        memcpy(keys, buf, 32);
+    } else {
+        const char *s = (const char *)buf, *e = s + n;
+        while (s < e && strchr(" \t\r\n", *s))
+            s++;
+        while (e > s && strchr(" \t\r\n", e[-1]))
+            e--;
+        if (cli_unhex(s, (size_t)(e - s), keys, 32) != 0)
+            ret = cli_err(CLI_FILE, "%s: host keys must be 32 raw bytes or 64 hex digits "
+                                    "(MAC key, then cipher key)", spec);
+    }
+    cli_free_secret(buf, n + 1);
+    return ret;
+}
+
+
+int cli_se_connect(const char *cmd, const char *uri, const char *host_keys, cli_se_conn *c)
+{
+    const vouch_transport *t = NULL;
+    void *tctx = NULL;
+    uint8_t hk[32];
+    int ret = CLI_OK;
+    vouch_rc rc;
+    memset(c, 0, sizeof *c);
+    if (!uri || !*uri)
+        return cli_usage(cmd, "no secure element given: use --se URI");
+    if (host_keys && *host_keys && (ret = cli_load_host_keys(host_keys, 0, hk)) != CLI_OK)
+        return ret;
+    rc = vouch_transport_open_uri(uri, &c->ts, &t, &tctx);
+    if (rc != VOUCH_OK && VOUCH_RC_LAYER(rc) == VOUCH_LAYER_API) {
+        ret = cli_usage(cmd, "bad SE URI '%s': expected unix:/path/to/socket or "
+                             "i2c:/dev/i2c-N@0xADDR", uri);
+        goto out;
+    }
+    if (rc != VOUCH_OK) {
+        ret = cli_err(CLI_COMM, "%s: cannot connect to %s: %s", cmd, uri, vouch_strerror(rc));
+        goto out;
+    }
+    vouch_se_config cfg = {.transport = t, .transport_ctx = tctx};
+    if ((rc = vouch_se_init(&c->se, &cfg)) != VOUCH_OK) {
+        if (t->close)
+            t->close(tctx);
+        ret = cli_err(CLI_COMM, "%s: cannot start the SE client: %s", cmd, vouch_strerror(rc));
+        goto out;
+    }
+    c->open = 1;
+    if (host_keys && *host_keys) {
+        if ((rc = vouch_se_set_host_keys(&c->se, hk, hk + 16)) != VOUCH_OK) {
+            ret = cli_err(CLI_COMM, "%s: cannot use the host keys: %s", cmd, vouch_strerror(rc));
+            goto out;
+        }
+        c->flags = VOUCH_SECURE;
+    }
+out:
+    OPENSSL_cleanse(hk, sizeof hk);
+    if (ret != CLI_OK)
+        cli_se_disconnect(c);
+    return ret;
+}
+
+void cli_se_disconnect(cli_se_conn *c)
+{
+    if (c->open)
+        vouch_se_close(&c->se);
+    c->open = 0;
+}

@@ -397,6 +397,24 @@ out:
     return rc;
 }
 
+vouch_rc vouch_se_verify_zone_at(vouch_se *se, uint8_t zone, uint16_t offset,
+                                 const uint8_t *msg, size_t msg_len,
+                                 const uint8_t sig[VOUCH_SE_SIG_LEN], int *valid)
+{
+    vouch_rc rc = VOUCH_OK;
+    uint8_t p[4] = {VOUCH_SE_VERIFY_ZONE_AT, zone, (uint8_t)(offset >> 8), (uint8_t)offset};
+    vd_part parts[3] = {{p, 4}, {sig, VOUCH_SE_SIG_LEN}, {msg, msg_len}};
+    ENTER(se);
+    ENSURE(valid && sig && msg && msg_len > 0, BAD_ARG);
+    GUARD(verify_common(se, parts, 3, valid));
+exit:
+    vd_unlock(se);
+out:
+    if (rc != VOUCH_OK && valid)
+        *valid = 0;
+    return rc;
+}
+
 vouch_rc vouch_se_ecdh(vouch_se *se, uint8_t slot, const uint8_t *peer, size_t peer_len,
                        uint8_t secret[VOUCH_SE_SECRET_LEN], unsigned flags)
 {

@@ -3,6 +3,7 @@
  * literal, so vouch_strerror needs no buffer and is safe from any thread.
  */
 #include "internal.h"
+#include <vouch/fw.h>
 
 #define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -81,6 +82,8 @@ const char *vouch_strerror(vouch_rc rc)
         return pick(chan_msgs, N_ELEM(chan_msgs), code, "secure channel: unknown error");
     case VOUCH_LAYER_PORT:
         return "crypto port: operation failed";
+    case VOUCH_LAYER_FW:
+        return vouch_fw_strerror(rc);
     default:
         return "unknown error (no such layer)";
     }

@@ -175,6 +175,74 @@ static int p_p256_sig_der(void *ctx, const uint8_t sig[64], uint8_t *out, size_t
     return rc;
 }
 
+static int p_p256_sig_raw(void *ctx, const uint8_t *der, size_t der_len, uint8_t sig[64])
+{
+    (void)ctx;
+    const unsigned char *q = der;
+    ECDSA_SIG *es = NULL;
+    unsigned char *re = NULL;
+    int rc = -1, n;
+    if (!der || der_len == 0 || der_len > 72)
+        return -1;
+    es = d2i_ECDSA_SIG(NULL, &q, (long)der_len);
+    if (!es || q != der + der_len)
+        goto exit;
+    /* strict DER: re-encoding gives back the same bytes */
+    n = i2d_ECDSA_SIG(es, &re);
+    if (n != (int)der_len || CRYPTO_memcmp(re, der, der_len) != 0)
+        goto exit;
+    {
+        const BIGNUM *r = NULL, *s = NULL;
+        ECDSA_SIG_get0(es, &r, &s);
+        if (BN_is_zero(r) || BN_is_zero(s) || BN_is_negative(r) || BN_is_negative(s) ||
+            BN_num_bytes(r) > 32 || BN_num_bytes(s) > 32 || BN_bn2binpad(r, sig, 32) != 32 ||
+            BN_bn2binpad(s, sig + 32, 32) != 32)
+            goto exit;
+    }
+    rc = 0;
+exit:
+    OPENSSL_free(re);
+    ECDSA_SIG_free(es);
+    return rc;
+}
+
+/* The EVP context's pointer lives in the caller's opaque state. */
+static int p_sha256_init(void *ctx, vouch_sha256_ctx *s)
+{
+    (void)ctx;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    if (!m || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(m);
+        return -1;
+    }
+    memcpy(s->opaque, &m, sizeof m);
+    return 0;
+}
+
+static int p_sha256_update(void *ctx, vouch_sha256_ctx *s, const uint8_t *msg, size_t len)
+{
+    (void)ctx;
+    EVP_MD_CTX *m;
+    memcpy(&m, s->opaque, sizeof m);
+    return m && EVP_DigestUpdate(m, msg, len) == 1 ? 0 : -1;
+}
+
+static int p_sha256_final(void *ctx, vouch_sha256_ctx *s, uint8_t out[32])
+{
+    (void)ctx;
+    EVP_MD_CTX *m;
+    unsigned int n = 0;
+    int rc = 0;
+    memcpy(&m, s->opaque, sizeof m);
+    if (!m)
+        return -1;
+    if (out)
+        rc = EVP_DigestFinal_ex(m, out, &n) == 1 && n == 32 ? 0 : -1;
+    EVP_MD_CTX_free(m);
+    memset(s->opaque, 0, sizeof s->opaque);
+    return rc;
+}
+
 static int p_p256_verify(void *ctx, const uint8_t pub[65], const uint8_t digest[32],
                          const uint8_t sig[64])
 {
@@ -404,6 +472,10 @@ static const vouch_crypto_port openssl_port = {
     .aes_unwrap = p_aes_unwrap,
     .memcmp_ct = p_memcmp_ct,
     .cleanse = p_cleanse,
+    .sha256_init = p_sha256_init,
+    .sha256_update = p_sha256_update,
+    .sha256_final = p_sha256_final,
+    .p256_sig_raw = p_p256_sig_raw,
 };
 
 const vouch_crypto_port *vouch_port_openssl(void)

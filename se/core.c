@@ -440,16 +440,22 @@ static int h_verify(req *r, cur *c)
         CHECK(take_u8(c, &alg) == 0, VOUCH_SE_E_PARAM);
         CHECK(alg == VOUCH_SE_ALG_P256 || alg == VOUCH_SE_ALG_ED25519, VOUCH_SE_E_PARAM);
         CHECK(take(c, pub_len(alg), &pub) == 0, VOUCH_SE_E_PARAM);
-    } else if (mode == VOUCH_SE_VERIFY_ZONE) {
+    } else if (mode == VOUCH_SE_VERIFY_ZONE || mode == VOUCH_SE_VERIFY_ZONE_AT) {
         const vouch_se_zone_layout *z;
+        uint16_t at = 0;
         CHECK(take_u8(c, &zone) == 0, VOUCH_SE_E_PARAM);
+        if (mode == VOUCH_SE_VERIFY_ZONE_AT)
+            CHECK(take_u16(c, &at) == 0, VOUCH_SE_E_PARAM);
         CHECK(zone_ok(zone) && vouch_se_zone_map[zone].type == VOUCH_SE_ZONE_DATA,
               VOUCH_SE_E_ZONE);
         CHECK(ac_allows(r, st->zones[zone].read_ac), VOUCH_SE_E_ACCESS);
         z = &vouch_se_zone_map[zone];
-        alg = st->zone_data[z->offset];
+        /* the key entry alg(1) key(n) must lie inside the zone */
+        CHECK((uint32_t)at + 1u <= z->size, VOUCH_SE_E_RANGE);
+        alg = st->zone_data[z->offset + at];
         CHECK(alg == VOUCH_SE_ALG_P256 || alg == VOUCH_SE_ALG_ED25519, VOUCH_SE_E_PARAM);
-        pub = st->zone_data + z->offset + 1;
+        CHECK((uint32_t)at + 1u + pub_len(alg) <= z->size, VOUCH_SE_E_RANGE);
+        pub = st->zone_data + z->offset + at + 1;
     } else {
         return VOUCH_SE_E_PARAM;
     }

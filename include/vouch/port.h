@@ -18,6 +18,11 @@
 extern "C" {
 #endif
 
+/* Caller-owned state of a streaming SHA-256; big enough for any port. */
+typedef struct vouch_sha256_ctx {
+    uint64_t opaque[32];
+} vouch_sha256_ctx;
+
 typedef struct vouch_crypto_port {
     void *ctx;
     int (*random)(void *ctx, uint8_t *out, size_t len);
@@ -66,6 +71,17 @@ typedef struct vouch_crypto_port {
      * then fail with VOUCH_E_UNSUPPORTED. */
     int (*p256_sig_der)(void *ctx, const uint8_t sig[64], uint8_t *out, size_t out_size,
                         size_t *out_len);
+
+    /* Streaming SHA-256 (firmware images are hashed as they are read from
+     * flash). After a successful init, final must be called exactly once:
+     * with out NULL it only releases the state. NULL in a port without it:
+     * callers fail with VOUCH_E_UNSUPPORTED. */
+    int (*sha256_init)(void *ctx, vouch_sha256_ctx *s);
+    int (*sha256_update)(void *ctx, vouch_sha256_ctx *s, const uint8_t *msg, size_t len);
+    int (*sha256_final)(void *ctx, vouch_sha256_ctx *s, uint8_t out[32]);
+    /* The inverse of p256_sig_der: a DER ECDSA-Sig-Value (strict DER, no
+     * trailing bytes, r and s in 1..n-1 as 32-byte values) to r|s. */
+    int (*p256_sig_raw)(void *ctx, const uint8_t *der, size_t der_len, uint8_t sig[64]);
 } vouch_crypto_port;
 
 /* The OpenSSL 3 port (library vouch_port_openssl). Never NULL. */

@@ -259,6 +259,12 @@ VOUCH_API vouch_rc vouch_se_verify(vouch_se *se, uint8_t alg, const uint8_t *pub
 VOUCH_API vouch_rc vouch_se_verify_zone(vouch_se *se, uint8_t zone, const uint8_t *msg,
                                         size_t msg_len, const uint8_t sig[VOUCH_SE_SIG_LEN],
                                         int *valid) VOUCH_WUR;
+/* VERIFY mode 2: the key entry alg(1) key(n) starts at `offset` in a data
+ * zone (several keys in one zone, e.g. the firmware keys of zone 2). */
+VOUCH_API vouch_rc vouch_se_verify_zone_at(vouch_se *se, uint8_t zone, uint16_t offset,
+                                           const uint8_t *msg, size_t msg_len,
+                                           const uint8_t sig[VOUCH_SE_SIG_LEN],
+                                           int *valid) VOUCH_WUR;
 VOUCH_API vouch_rc vouch_se_ecdh(vouch_se *se, uint8_t slot, const uint8_t *peer,
                                  size_t peer_len, uint8_t secret[VOUCH_SE_SECRET_LEN],
                                  unsigned flags) VOUCH_WUR;

@@ -140,6 +140,7 @@ enum vouch_se_alg {
 
 #define VOUCH_SE_VERIFY_KEY 0x00u  /* VERIFY mode: key in the command */
 #define VOUCH_SE_VERIFY_ZONE 0x01u /* VERIFY mode: key stored in a zone */
+#define VOUCH_SE_VERIFY_ZONE_AT 0x02u /* VERIFY mode: key at an offset in a zone */
 
 /* CRC-16/X-25 (poly 0x1021 reflected, init 0xFFFF, xorout 0xFFFF);
  * check value over "123456789" is 0x906E. */

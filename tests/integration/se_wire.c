@@ -777,9 +777,56 @@ static void t_keys(int fd)
         CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, v, sizeof v, &vr, "VERIFY bad"), 0,
                  "VERIFY of a wrong digest");
         CHECK(vr.len == 1 && vr.data[0] == 0, "VERIFY says invalid");
-        v[0] = 2;
-        CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, v, sizeof v, &vr, "VERIFY mode 2"),
-                 VOUCH_SE_E_PARAM, "VERIFY mode 2");
+        v[0] = 3;
+        CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, v, sizeof v, &vr, "VERIFY mode 3"),
+                 VOUCH_SE_E_PARAM, "VERIFY mode 3 (no such mode)");
+        /* mode 2: the key entry alg|pub at an offset of a data zone */
+        {
+            uint8_t u[3 + 66], m2[4 + 64 + 32];
+            u[0] = 3;
+            u[1] = 0;
+            u[2] = 100;
+            u[3] = VOUCH_SE_ALG_P256;
+            memcpy(u + 4, pub, 65);
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_UPDATE, u, sizeof u, &vr, "UPDATE key entry"), 0,
+                     "a key entry written at offset 100 of zone 3");
+            m2[0] = VOUCH_SE_VERIFY_ZONE_AT;
+            m2[1] = 3;
+            m2[2] = 0;
+            m2[3] = 100;
+            memcpy(m2 + 4, r.data, 64);
+            memcpy(m2 + 68, dg, 32);
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, m2, sizeof m2, &vr, "VERIFY mode 2"), 0,
+                     "VERIFY mode 2");
+            CHECK(vr.len == 1 && vr.data[0] == 1, "VERIFY mode 2 says valid");
+            m2[99] ^= 1;
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, m2, sizeof m2, &vr, "VERIFY mode 2 bad"),
+                     0, "VERIFY mode 2 of a wrong digest");
+            CHECK(vr.len == 1 && vr.data[0] == 0, "VERIFY mode 2 says invalid");
+            m2[99] ^= 1;
+            m2[3] = 99; /* the byte before the entry: no key there */
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, m2, sizeof m2, &vr, "VERIFY mode 2 @99"),
+                     VOUCH_SE_E_PARAM, "VERIFY mode 2 where no key entry starts");
+            m2[2] = 0x01;
+            m2[3] = 0xC0; /* 448: a P-256 entry would end past the 512-byte zone */
+            u[1] = 0x01;
+            u[2] = 0xC0;
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_UPDATE, u, 4, &vr, "UPDATE alg @448"), 0,
+                     "an alg byte at offset 448");
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, m2, sizeof m2, &vr, "VERIFY mode 2 @448"),
+                     VOUCH_SE_E_RANGE, "VERIFY mode 2 with an entry running past the zone");
+            m2[2] = 0x02;
+            m2[3] = 0x00; /* 512: outside the zone */
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, m2, sizeof m2, &vr, "VERIFY mode 2 @512"),
+                     VOUCH_SE_E_RANGE, "VERIFY mode 2 at an offset outside the zone");
+            m2[1] = 5;
+            m2[2] = 0;
+            m2[3] = 0;
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, m2, sizeof m2, &vr, "VERIFY mode 2 z5"),
+                     VOUCH_SE_E_ZONE, "VERIFY mode 2 on a counter zone");
+            CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, m2, 3, &vr, "VERIFY mode 2 short"),
+                     VOUCH_SE_E_PARAM, "VERIFY mode 2 without its offset");
+        }
         v[0] = 0;
         v[66] ^= 0x55; /* Y no longer on the curve */
         CHECK_ST(cmd_plain(fd, VOUCH_SE_CMD_VERIFY, v, sizeof v, &vr, "VERIFY off-curve"),
