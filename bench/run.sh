@@ -142,3 +142,9 @@ print(f"  (echo: {e['overhead_us']:.1f} us = {frac_echo:.2f} of a signature)")
 print(f"target: socket overhead below 0.5 of a P-256 signature: "
       f"{'MET' if frac < 0.5 else 'NOT MET'}")
 EOF
+
+# Firmware image verification against `openssl dgst -sha256` of the same
+# file (docs/perf.md, "Firmware image verification").
+echo >&2
+echo "bench: firmware image verification (bench/fw_bench.sh)..." >&2
+"$(dirname "$0")/fw_bench.sh" "$BIN"

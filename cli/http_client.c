@@ -341,8 +341,13 @@ static void on_done(struct evhttp_request *req, void *arg)
     st->rsp->status = evhttp_request_get_response_code(req);
     st->rsp->body = body;
     st->rsp->len = n;
-    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
+    const char *ct = evhttp_find_header(ih, "Content-Type");
     snprintf(st->rsp->content_type, sizeof st->rsp->content_type, "%s", ct ? ct : "");
+    const char *cr = evhttp_find_header(ih, "Content-Range");
+    snprintf(st->rsp->content_range, sizeof st->rsp->content_range, "%s", cr ? cr : "");
+    const char *et = evhttp_find_header(ih, "ETag");
+    snprintf(st->rsp->etag, sizeof st->rsp->etag, "%s", et ? et : "");
     st->got = 1;
 }
 

@@ -64,6 +64,8 @@ typedef struct vouch_http_header {
 typedef struct vouch_http_response {
     int status;             /* HTTP status code */
     char content_type[128]; /* "" when absent; truncated when longer */
+    char content_range[96]; /* the Content-Range header, "" when absent */
+    char etag[80];          /* the ETag header, "" when absent */
     char *body;             /* malloc'd, NUL-terminated (not counted in len) */
     size_t len;
 } vouch_http_response;

@@ -51,6 +51,12 @@ int cmd_provision_main(int argc, char **argv);
 int cmd_account_main(int argc, char **argv);
 int cmd_device_main(int argc, char **argv);
 int cmd_family_main(int argc, char **argv);
+
+/* `vouch fw key|release|campaign` (cmd_fw_remote.c), called by the `vouch
+ * fw` router with argv[0] "key", "release" or "campaign". */
+int cmd_fw_key_main(int argc, char **argv);
+int cmd_fw_release_main(int argc, char **argv);
+int cmd_fw_campaign_main(int argc, char **argv);
 /* vouch fw key|release|campaign (cmd_fw_remote.c), argv[0] the subgroup */
 int cmd_fw_key_main(int argc, char **argv);
 int cmd_fw_release_main(int argc, char **argv);

@@ -107,6 +107,14 @@ vouch_rc vouch_fw_parse(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
                         const vouch_crypto_port *port, vouch_fw_image *img)
 {
     uint8_t h[VOUCH_FW_HDR_LEN];
+    uint8_t prot[VOUCH_FW_TLV_MAX];
+    return vouch_fw_parse_keep(rd, rctx, avail, port, img, h, prot);
+}
+
+vouch_rc vouch_fw_parse_keep(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
+                             const vouch_crypto_port *port, vouch_fw_image *img,
+                             uint8_t h[VOUCH_FW_HDR_LEN], uint8_t prot[VOUCH_FW_TLV_MAX])
+{
     uint8_t tlv[VOUCH_FW_TLV_MAX];
     uint64_t end;
     vouch_rc rc;
@@ -116,11 +124,11 @@ vouch_rc vouch_fw_parse(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
     memset(img, 0, sizeof *img);
     if (avail < 4)
         return RC_FW(VOUCH_FW_E_TRUNCATED);
-    if (rd(rctx, 0, h, avail < sizeof h ? 4 : sizeof h) != 0)
+    if (rd(rctx, 0, h, avail < VOUCH_FW_HDR_LEN ? 4 : VOUCH_FW_HDR_LEN) != 0)
         return RC_FW(VOUCH_FW_E_IO);
     if (le32(h) != VOUCH_FW_MAGIC)
         return RC_FW(VOUCH_FW_E_MAGIC);
-    if (avail < sizeof h)
+    if (avail < VOUCH_FW_HDR_LEN)
         return RC_FW(VOUCH_FW_E_TRUNCATED);
 
     img->load_addr = le32(h + 4);
@@ -147,11 +155,11 @@ vouch_rc vouch_fw_parse(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
     img->tlv_off = img->prot_off + img->prot_size;
 
     if (img->prot_size) {
-        if (rd(rctx, img->prot_off, tlv, img->prot_size) != 0)
+        if (rd(rctx, img->prot_off, prot, img->prot_size) != 0)
             return RC_FW(VOUCH_FW_E_IO);
-        if (le16(tlv) != VOUCH_FW_TLV_PROT_MAGIC || le16(tlv + 2) != img->prot_size)
+        if (le16(prot) != VOUCH_FW_TLV_PROT_MAGIC || le16(prot + 2) != img->prot_size)
             return RC_FW(VOUCH_FW_E_TLV);
-        rc = walk_tlvs(tlv, img->prot_size, 1, port, img);
+        rc = walk_tlvs(prot, img->prot_size, 1, port, img);
         if (rc != VOUCH_OK)
             return rc;
     }

@@ -8,12 +8,14 @@
 
 #define RC_FW(c) VOUCH_RC(VOUCH_LAYER_FW, (c))
 
-/* A vouch_fw_read_fn over a buffer: ctx is a vouch_fw_mem. */
-typedef struct vouch_fw_mem {
-    const uint8_t *p;
-    size_t len;
-} vouch_fw_mem;
-int vouch_fw_mem_read(void *ctx, uint32_t off, uint8_t *out, size_t len);
+
+/* vouch_fw_parse that also hands back the header and protected TLV bytes
+ * it judged, so the verifier hashes exactly those bytes: a reader that
+ * answers differently the second time cannot pair checked fields with
+ * other, signed ones. */
+vouch_rc vouch_fw_parse_keep(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
+                             const vouch_crypto_port *port, vouch_fw_image *img,
+                             uint8_t h[VOUCH_FW_HDR_LEN], uint8_t prot[VOUCH_FW_TLV_MAX]);
 
 /* A buffer length as the reader's `avail` (images stop at 2 GiB). */
 static inline uint32_t vouch_fw_avail(size_t len)

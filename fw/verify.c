@@ -19,29 +19,34 @@ static int port_check(void *ctx, const vouch_fw_key *key, const uint8_t hash[32]
     return -1;
 }
 
-static vouch_rc hash_image(vouch_fw_read_fn rd, void *rctx, uint32_t len,
+/* SHA-256 of the header and protected area as parsed (hdr, prot) and of
+ * the bytes between them (header padding and payload) streamed from the
+ * reader through chunk. */
+static vouch_rc hash_image(vouch_fw_read_fn rd, void *rctx, const vouch_fw_image *img,
+                           const uint8_t *hdr, const uint8_t *prot,
                            const vouch_crypto_port *port, uint8_t *chunk, size_t chunk_size,
                            uint8_t out[32])
 {
     vouch_sha256_ctx s;
-    uint32_t off = 0;
+    uint32_t off = VOUCH_FW_HDR_LEN, end = img->prot_off;
     vouch_rc rc = VOUCH_OK;
     if (!port->sha256_init || !port->sha256_update || !port->sha256_final)
         return RC_API(VOUCH_E_UNSUPPORTED);
     if (port->sha256_init(port->ctx, &s) != 0)
         return RC_PORT;
-    while (off < len) {
-        size_t n = len - off < chunk_size ? len - off : chunk_size;
-        if (rd(rctx, off, chunk, n) != 0) {
+    if (port->sha256_update(port->ctx, &s, hdr, VOUCH_FW_HDR_LEN) != 0)
+        rc = RC_PORT;
+    while (rc == VOUCH_OK && off < end) {
+        size_t n = end - off < chunk_size ? end - off : chunk_size;
+        if (rd(rctx, off, chunk, n) != 0)
             rc = RC_FW(VOUCH_FW_E_IO);
-            break;
-        }
-        if (port->sha256_update(port->ctx, &s, chunk, n) != 0) {
+        else if (port->sha256_update(port->ctx, &s, chunk, n) != 0)
             rc = RC_PORT;
-            break;
-        }
         off += (uint32_t)n;
     }
+    if (rc == VOUCH_OK && img->prot_size &&
+        port->sha256_update(port->ctx, &s, prot, img->prot_size) != 0)
+        rc = RC_PORT;
     if (rc != VOUCH_OK) {
         (void)port->sha256_final(port->ctx, &s, NULL);
         return rc;
@@ -55,6 +60,7 @@ vouch_rc vouch_fw_verify(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
 {
     vouch_fw_image *img;
     const vouch_fw_key *key = NULL;
+    uint8_t hdr[VOUCH_FW_HDR_LEN], prot[VOUCH_FW_TLV_MAX];
     vouch_rc rc;
     size_t i;
     int ok;
@@ -63,11 +69,11 @@ vouch_rc vouch_fw_verify(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
         return RC_API(VOUCH_E_ARG);
     memset(res, 0, sizeof *res);
     img = &res->img;
-    rc = vouch_fw_parse(rd, rctx, avail, port, img);
+    rc = vouch_fw_parse_keep(rd, rctx, avail, port, img, hdr, prot);
     if (rc != VOUCH_OK)
         return rc;
 
-    rc = hash_image(rd, rctx, img->tlv_off, port, chunk, chunk_size, res->hash);
+    rc = hash_image(rd, rctx, img, hdr, prot, port, chunk, chunk_size, res->hash);
     if (rc != VOUCH_OK)
         return rc;
     if (!img->has_hash || port->memcmp_ct(res->hash, img->hash, 32) != 0)

@@ -4,7 +4,9 @@
 # access conditions, host secure channel) and moved to OPERATIONAL; a CA
 # serves certificates, OCSP and CRLs; a batch of SEs is provisioned in the
 # factory, their family is enrolled to a cloud account, every device
-# authenticates with a challenge its SE signs, and a revoked one is refused.
+# authenticates with a challenge its SE signs, and a revoked one is refused;
+# a firmware release is signed and rolled out over the air, verified by each
+# device's SE, a tampered image is refused and a failing update reverts.
 set -euo pipefail
 
 BIN=${1:-build/bin}
@@ -199,6 +201,93 @@ else
     echo "(refused, exit status $?: as it must be)"
 fi
 run "$BIN/vouch" device auth --se "${FLEET[1]}"
+
+step "Firmware: a release key; each device's SE trusts it, vouchd checks uploads with it"
+run "$BIN/vouch" fw keygen --out "$WORK/release.key" --pubout "$WORK/release.pub"
+run "$BIN/vouch" fw key add --account acme --name release-1 --pubkey "$WORK/release.pub"
+serial_of() { python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["se"] == sys.argv[2] and d["serial"]:
+        print(d["serial"]); break' "$WORK/manifest.jsonl" "$1"; }
+DEVS=(2 3 4)
+for i in "${DEVS[@]}"; do
+    u=${FLEET[$((i - 1))]}
+    hk=$WORK/hostkeys/$(serial_of "$u").hostkeys
+    run "$BIN/vouch" fw trust add --se "$u" --host-keys "$hk" --pubkey "$WORK/release.pub"
+    run "$BIN/vouch" fw trust lock --se "$u" --host-keys "$hk"
+done
+dev() { # dev N args...: the reference device program of fleet device N
+    local n=$1; shift
+    local u=${FLEET[$((n - 1))]}
+    "$BIN/vouch-device" --se "$u" --host-keys "$WORK/hostkeys/$(serial_of "$u").hostkeys" \
+        --flash "$WORK/fleet$n/flash.bin" --slot-size 128K "$@"
+}
+rundev() { printf '$ vouch-device ... %s\n' "$*"; dev "$@"; }
+# The application: a script whose self-test says whether it is healthy.
+app() { printf '#!/bin/sh\n# meter application %s\n[ "$1" = self-test ] && exit %s\necho meter %s\n' "$1" "$2" "$1"; }
+
+step "The factory image 1.0.0 (security counter 1) on three devices: install, boot, confirm"
+app 1.0.0 0 > "$WORK/app-1.0.0.bin"
+run "$BIN/vouch" fw sign --key "$WORK/release.key" --version 1.0.0 --security-counter 1 \
+    --in "$WORK/app-1.0.0.bin" --out "$WORK/app-1.0.0.img"
+run "$BIN/vouch" fw info "$WORK/app-1.0.0.img"
+for i in "${DEVS[@]}"; do
+    rundev "$i" install "$WORK/app-1.0.0.img"
+    rundev "$i" boot
+    rundev "$i" confirm
+done
+
+step "Release 1.1.0 (security counter 2): signed, uploaded (vouchd checks the signature), rolled out"
+app 1.1.0 0 > "$WORK/app-1.1.0.bin"
+run "$BIN/vouch" fw sign --key "$WORK/release.key" --version 1.1.0 --security-counter 2 \
+    --in "$WORK/app-1.1.0.bin" --out "$WORK/app-1.1.0.img"
+REL=$("$BIN/vouch" fw release upload "$WORK/app-1.1.0.img" --account acme --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "release $REL uploaded"
+run "$BIN/vouch" fw release list --account acme
+CAMP=$("$BIN/vouch" fw campaign create --account acme --release "$REL" --all --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "campaign $CAMP created for every device of the account"
+
+step "Each device's update loop: authenticate, download (HTTP ranges), verify in the SE, swap, self-test, confirm"
+for i in "${DEVS[@]}"; do
+    rundev "$i" run --server "$URL" --once
+done
+run "$BIN/vouch" fw campaign status "$CAMP" --account acme
+
+step "A tampered image never reaches the primary slot"
+cp "$WORK/app-1.1.0.img" "$WORK/tampered.img"
+printf 'X' | dd of="$WORK/tampered.img" bs=1 seek=60 conv=notrunc 2>/dev/null
+printf '$ vouch-device ... install tampered.img\n'
+if dev 2 install "$WORK/tampered.img"; then
+    echo "unexpected: a tampered image was accepted" >&2; exit 1
+else
+    echo "(refused, exit status $?: the device keeps its image)"
+fi
+rundev 2 boot
+
+step "Release 1.2.0 fails its self-test on one device: never confirmed, reverted at the next boot"
+app 1.2.0 1 > "$WORK/app-1.2.0.bin"
+run "$BIN/vouch" fw sign --key "$WORK/release.key" --version 1.2.0 --security-counter 3 \
+    --in "$WORK/app-1.2.0.bin" --out "$WORK/app-1.2.0.img"
+REL2=$("$BIN/vouch" fw release upload "$WORK/app-1.2.0.img" --account acme --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+DEV4=meter-$(serial_of "${FLEET[3]}")
+CAMP2=$("$BIN/vouch" fw campaign create --account acme --release "$REL2" --devices "$DEV4" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "campaign $CAMP2 created for $DEV4"
+rundev 4 run --server "$URL" --once
+run "$BIN/vouch" fw campaign status "$CAMP2" --account acme
+
+step "Anti-rollback: the old 1.0.0 image (security counter 1) is refused everywhere now"
+printf '$ vouch-device ... install app-1.0.0.img\n'
+if dev 3 install "$WORK/app-1.0.0.img"; then
+    echo "unexpected: a rolled-back image was accepted" >&2; exit 1
+else
+    echo "(refused, exit status $?)"
+fi
+rundev 4 status
 
 step "Every issuance and revocation is in the hash-chained audit log"
 kill "$VD_PID"; wait "$VD_PID" 2>/dev/null || true

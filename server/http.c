@@ -250,40 +250,75 @@ static void h_healthz(struct evhttp_request *req, vouchd_worker *w, const vouchd
 
 typedef struct route {
     const char *path; /* exact path; or, with prefix set, a prefix ending in '/' */
-    int prefix;       /* 1: the rest is one non-empty path segment; 2: one or more */
+    int prefix;       /* 1: the rest is one non-empty path segment; 2: one or more;
+                       * 3: path holds one '*' standing for a segment, and may be
+                       * followed by "/..."; the rest starts at that segment */
     int auth;         /* needs a bearer token */
     int methods;      /* EVHTTP_REQ_* allowed */
     const char *allow;
     vouchd_handler handler;
+    size_t max_body;  /* request body limit; 0: VOUCHD_MAX_BODY */
 } route;
 
 static const route routes[] = {
-    {"/healthz", 0, 0, M_GET, "GET, HEAD", h_healthz},
-    {"/v1/issuers", 0, 1, M_GET, "GET, HEAD", vouchd_h_issuers_list},
-    {"/v1/issuers/", 1, 1, M_GET, "GET, HEAD", vouchd_h_issuers_get},
-    {"/v1/certificates", 0, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_certs},
-    {"/v1/certificates/", 2, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_cert_item},
-    {"/v1/sync", 0, 1, M_GET, "GET, HEAD", vouchd_h_sync},
-    {"/v1/templates", 0, 1, M_GET, "GET, HEAD", vouchd_h_templates_list},
-    {"/v1/templates/", 1, 1, M_GET | EVHTTP_REQ_PUT, "GET, HEAD, PUT", vouchd_h_template_item},
-    {"/v1/accounts", 0, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_accounts},
-    {"/v1/accounts/", 2, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_account_item},
+    {"/healthz", 0, 0, M_GET, "GET, HEAD", h_healthz, 0},
+    {"/v1/issuers", 0, 1, M_GET, "GET, HEAD", vouchd_h_issuers_list, 0},
+    {"/v1/issuers/", 1, 1, M_GET, "GET, HEAD", vouchd_h_issuers_get, 0},
+    {"/v1/certificates", 0, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_certs, 0},
+    {"/v1/certificates/", 2, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_cert_item, 0},
+    {"/v1/sync", 0, 1, M_GET, "GET, HEAD", vouchd_h_sync, 0},
+    {"/v1/templates", 0, 1, M_GET, "GET, HEAD", vouchd_h_templates_list, 0},
+    {"/v1/templates/", 1, 1, M_GET | EVHTTP_REQ_PUT, "GET, HEAD, PUT", vouchd_h_template_item, 0},
+    {"/v1/accounts", 0, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_accounts, 0},
+    /* an account's firmware (handlers_fw.c), before the account's other paths */
+    {"/v1/accounts/*/firmware-keys", 3, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST",
+     vouchd_h_account_fw, 0},
+    {"/v1/accounts/*/releases", 3, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST",
+     vouchd_h_account_fw, VOUCHD_MAX_IMAGE_BODY},
+    {"/v1/accounts/*/campaigns", 3, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST",
+     vouchd_h_account_fw, 0},
+    {"/v1/accounts/", 2, 1, M_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", vouchd_h_account_item, 0},
     /* device authentication: the device proves itself, no admin token */
-    {"/v1/auth/challenge", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_auth_challenge},
-    {"/v1/auth/response", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_auth_response},
-    {"/v1/session", 0, 0, M_GET, "GET, HEAD", vouchd_h_session},
-    {"/ca/", 1, 0, M_GET, "GET, HEAD", vouchd_h_ca_cert},
-    {"/crl/", 1, 0, M_GET, "GET, HEAD", vouchd_h_crl},
-    {"/ocsp", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_ocsp},
-    {"/ocsp/", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_ocsp}, /* a common client setting */
-    {"/ocsp/", 2, 0, M_GET, "GET, HEAD", vouchd_h_ocsp},
+    {"/v1/auth/challenge", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_auth_challenge, 0},
+    {"/v1/auth/response", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_auth_response, 0},
+    {"/v1/session", 0, 0, M_GET, "GET, HEAD", vouchd_h_session, 0},
+    /* the device's update API: a session token, no admin token (handlers_fw.c) */
+    {"/v1/device/update", 0, 0, M_GET, "GET, HEAD", vouchd_h_device_update, 0},
+    {"/v1/device/update/status", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_device_update_status, 0},
+    {"/v1/device/releases/", 2, 0, M_GET, "GET, HEAD", vouchd_h_device_image, 0},
+    {"/ca/", 1, 0, M_GET, "GET, HEAD", vouchd_h_ca_cert, 0},
+    {"/crl/", 1, 0, M_GET, "GET, HEAD", vouchd_h_crl, 0},
+    {"/ocsp", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_ocsp, 0},
+    {"/ocsp/", 0, 0, EVHTTP_REQ_POST, "POST", vouchd_h_ocsp, 0}, /* a common client setting */
+    {"/ocsp/", 2, 0, M_GET, "GET, HEAD", vouchd_h_ocsp, 0},
 };
+
+/* A prefix-3 route: r->path is "<head>*<tail>"; path must be <head>, one
+ * non-empty segment, <tail>, then nothing or "/" and more. */
+static int match_pattern(const route *r, const char *path, const char **rest)
+{
+    const char *star = strchr(r->path, '*');
+    size_t hl = (size_t)(star - r->path), tl = strlen(star + 1);
+    if (strncmp(path, r->path, hl) != 0)
+        return 0;
+    const char *seg = path + hl, *end = strchr(seg, '/');
+    if (!end || end == seg || strncmp(end, star + 1, tl) != 0 ||
+        (end[tl] != '\0' && end[tl] != '/'))
+        return 0;
+    *rest = seg;
+    return 1;
+}
 
 static const route *find_route(const char *path, const char **rest)
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const route *r = &routes[i];
         size_t n = strlen(r->path);
+        if (r->prefix == 3) {
+            if (match_pattern(r, path, rest))
+                return r;
+            continue;
+        }
         if (!r->prefix && strcmp(path, r->path) == 0) {
             *rest = "";
             return r;
@@ -316,15 +351,15 @@ void vouchd_http_dispatch(struct evhttp_request *req, void *arg)
         return;
     }
     size_t body = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    const route *r = find_route(path, &rest);
+    size_t limit = r && r->max_body ? r->max_body : VOUCHD_MAX_BODY;
     /* OCSP clients get OCSP errors, never JSON: /ocsp refuses large
      * requests itself (malformedRequest). */
-    if (body > VOUCHD_MAX_BODY && strncmp(path, "/ocsp", 5) != 0) {
+    if (body > limit && strncmp(path, "/ocsp", 5) != 0) {
         vouchd_send_error(req, 413, VOUCHD_E_TOO_LARGE,
-                          "the request body is %zu bytes; the limit is %d", body,
-                          VOUCHD_MAX_BODY);
+                          "the request body is %zu bytes; the limit is %zu", body, limit);
         return;
     }
-    const route *r = find_route(path, &rest);
     /* Under /v1/ the token is checked before anything else, so that an
      * unauthenticated caller learns nothing, not even which paths exist. */
     if ((r && r->auth) || (!r && is_api_path(path))) {

@@ -28,7 +28,13 @@
 
 /* Limits (docs/api.md, "Limits"). */
 #define VOUCHD_MAX_BODY (64 * 1024)           /* API limit: larger bodies get a JSON 413 */
-#define VOUCHD_MAX_BODY_HARD (1024 * 1024)    /* transport limit: libevent refuses (413) */
+#define VOUCHD_MAX_IMAGE_BODY (32u << 20)     /* a firmware image upload (handlers_fw.c) */
+/* Transport limit: libevent refuses larger bodies (413) before routing.
+ * libevent 2.1 applies one limit to every request of a server (it has no
+ * hook between a request's headers and its body), so it is the largest
+ * route's limit plus room for an answer to say why; every other route
+ * still refuses bodies over VOUCHD_MAX_BODY with its JSON 413. */
+#define VOUCHD_MAX_BODY_HARD (VOUCHD_MAX_IMAGE_BODY + 64 * 1024)
 #define VOUCHD_MAX_HEADERS (16 * 1024)        /* request line + headers */
 #define VOUCHD_TIMEOUT_S 30                   /* read/write inactivity per connection */
 #define VOUCHD_MAX_TOKEN 256                  /* longest bearer token looked at */
@@ -83,6 +89,7 @@ typedef struct vouchd_worker {
     struct event *replies_ev;             /* wakes the loop for them */
     struct vouchd_va_worker *va;          /* OCSP cache etc. (va.c) */
     struct vouchd_auth_worker *auth;      /* chain cache, family trust store (auth.c) */
+    struct vouchd_fw_worker *fw;          /* image downloads in progress (handlers_fw.c) */
 } vouchd_worker;
 
 /* An issuer as a worker uses it (issuers.c). Owned by the worker's cache;
@@ -258,6 +265,25 @@ void vouchd_h_accounts(struct evhttp_request *req, vouchd_worker *w,
 /* /v1/accounts/<name>[/devices[/<id>[/disable|enable|block]]|/families[/<id>[/verify|code]]] */
 void vouchd_h_account_item(struct evhttp_request *req, vouchd_worker *w,
                            const vouchd_caller *caller, const char *rest);
+
+/* ---- firmware (handlers_fw.c) ------------------------------------------------------ */
+
+/* /v1/accounts/<name>/firmware-keys[/<name>/retire|activate],
+ * /v1/accounts/<name>/releases[/<id>], /v1/accounts/<name>/campaigns[/<id>[/pause|resume|
+ * finish]]: rest starts at <name> */
+void vouchd_h_account_fw(struct evhttp_request *req, vouchd_worker *w,
+                         const vouchd_caller *caller, const char *rest);
+/* The device API, behind a session token: GET /v1/device/update, POST
+ * /v1/device/update/status, GET /v1/device/releases/<id>/image (rest "<id>/image") */
+void vouchd_h_device_update(struct evhttp_request *req, vouchd_worker *w,
+                            const vouchd_caller *caller, const char *rest);
+void vouchd_h_device_update_status(struct evhttp_request *req, vouchd_worker *w,
+                                   const vouchd_caller *caller, const char *rest);
+void vouchd_h_device_image(struct evhttp_request *req, vouchd_worker *w,
+                           const vouchd_caller *caller, const char *rest);
+/* Frees the worker's state of image downloads still in progress (their
+ * requests are evhttp's). At worker shutdown, before event_base_free. */
+void vouchd_fw_worker_free(vouchd_worker *w);
 
 /* ---- device authentication (auth.c): public, no admin token ------------------------ */
 

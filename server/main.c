@@ -492,6 +492,7 @@ static void worker_free(vouchd_worker *w)
         evhttp_free(w->http); /* closes its listener fd and every connection */
     vouchd_conns_free(w);     /* after: closing connections calls into it */
     vouchd_cache_free(w);
+    vouchd_fw_worker_free(w); /* image downloads cut short by the stop */
     if (w->base)
         event_base_free(w->base);
     vouch_store_close(w->store);

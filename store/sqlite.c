@@ -693,6 +693,66 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX device_account_id ON devices(account_id, device_id);"
     "CREATE UNIQUE INDEX device_cert ON devices(cert_sha256) WHERE cert_sha256 IS NOT NULL;"
     "CREATE INDEX device_family ON devices(family_id) WHERE family_id IS NOT NULL;",
+    /* 2 -> 3: firmware keys, releases, campaigns (sqlite_fw.c) */
+    "CREATE TABLE fw_keys("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    " name TEXT NOT NULL,"
+    " alg INTEGER NOT NULL CHECK (alg IN (1, 2)),"
+    " pub BLOB NOT NULL,"
+    " keyhash BLOB NOT NULL,"
+    " status INTEGER NOT NULL CHECK (status IN (1, 2)),"
+    " created_at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX fw_key_name ON fw_keys(account_id, name);"
+    "CREATE UNIQUE INDEX fw_key_hash ON fw_keys(account_id, keyhash);"
+    "CREATE TABLE releases("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    " version TEXT NOT NULL,"
+    " ver_major INTEGER NOT NULL,"
+    " ver_minor INTEGER NOT NULL,"
+    " ver_revision INTEGER NOT NULL,"
+    " ver_build INTEGER NOT NULL,"
+    " sec_cnt INTEGER NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " sha256 BLOB NOT NULL,"
+    " keyhash BLOB NOT NULL,"
+    " vid BLOB,"
+    " cid BLOB,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX release_hash ON releases(account_id, sha256);"
+    /* the bytes apart, so that reading a release's row never touches them */
+    "CREATE TABLE release_images("
+    " id INTEGER PRIMARY KEY REFERENCES releases(id),"
+    " image BLOB NOT NULL);"
+    "CREATE TABLE campaigns("
+    " id INTEGER PRIMARY KEY,"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    " release_id INTEGER NOT NULL REFERENCES releases(id),"
+    " target INTEGER NOT NULL CHECK (target IN (1, 2, 3)),"
+    " family_id INTEGER REFERENCES families(id),"
+    " status INTEGER NOT NULL CHECK (status IN (1, 2, 3)),"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " CHECK ((target = 2) = (family_id IS NOT NULL)));"
+    "CREATE INDEX campaign_account ON campaigns(account_id, status);"
+    "CREATE INDEX campaign_release ON campaigns(release_id);"
+    "CREATE TABLE campaign_targets("
+    " campaign_id INTEGER NOT NULL REFERENCES campaigns(id),"
+    " device INTEGER NOT NULL REFERENCES devices(id),"
+    " PRIMARY KEY (campaign_id, device)) WITHOUT ROWID;"
+    "CREATE TABLE campaign_devices("
+    " campaign_id INTEGER NOT NULL REFERENCES campaigns(id),"
+    " device INTEGER NOT NULL REFERENCES devices(id),"
+    " state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 7),"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (campaign_id, device)) WITHOUT ROWID;"
+    "CREATE TABLE device_firmware("
+    " device INTEGER PRIMARY KEY REFERENCES devices(id),"
+    " version TEXT NOT NULL,"
+    " sec_cnt INTEGER NOT NULL,"
+    " reported_at INTEGER NOT NULL);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == VOUCH_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -2203,6 +2263,22 @@ static const vouch_store_ops sq_ops = {
     .device_set_cert = sq_device_set_cert,
     .device_touch = sq_device_touch,
     .device_list = sq_device_list,
+    .fwkey_insert = sq_fwkey_insert,
+    .fwkey_set_status = sq_fwkey_set_status,
+    .fwkey_list = sq_fwkey_list,
+    .release_insert = sq_release_insert,
+    .release_get = sq_release_get,
+    .release_list = sq_release_list,
+    .release_read = sq_release_read,
+    .campaign_create = sq_campaign_create,
+    .campaign_get = sq_campaign_get,
+    .campaign_list = sq_campaign_list,
+    .campaign_set_status = sq_campaign_set_status,
+    .campaign_devices = sq_campaign_devices,
+    .update_find = sq_update_find,
+    .update_targets = sq_update_targets,
+    .update_report = sq_update_report,
+    .device_fw_report = sq_device_fw_report,
     .audit_append = sq_audit_append,
     .audit_list = sq_audit_list,
     .audit_verify = sq_audit_verify,

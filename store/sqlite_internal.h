@@ -2,7 +2,8 @@
  * The SQLite backend's internals, shared by its source files (sqlite.c:
  * connection, schema, transactions, audit, issuers, templates,
  * certificates, tokens; sqlite_fleet.c: accounts, device families,
- * devices). Not part of the store's API.
+ * devices; sqlite_fw.c: firmware keys, releases, campaigns). Not part of
+ * the store's API.
  */
 #ifndef VOUCH_STORE_SQLITE_INTERNAL_H
 #define VOUCH_STORE_SQLITE_INTERNAL_H
@@ -104,5 +105,43 @@ vouch_store_rc sq_device_touch(vouch_store *s, const int64_t *ids, const int64_t
 vouch_store_rc sq_device_list(vouch_store *s, int64_t account_id, int64_t after_id,
                               unsigned limit, int with_der, vouch_store_device_cb cb, void *ctx,
                               char *err, size_t n);
+
+/* sqlite_fw.c: the firmware ops (store_impl.h) */
+vouch_store_rc sq_fwkey_insert(vouch_store *s, const vouch_store_fwkey *in, const char *actor,
+                               int64_t *id, char *err, size_t n);
+vouch_store_rc sq_fwkey_set_status(vouch_store *s, int64_t account_id, const char *name,
+                                   vouch_fwkey_status st, const char *actor, char *err, size_t n);
+vouch_store_rc sq_fwkey_list(vouch_store *s, int64_t account_id, vouch_store_fwkey_cb cb,
+                             void *ctx, char *err, size_t n);
+vouch_store_rc sq_release_insert(vouch_store *s, const vouch_store_release *in,
+                                 const uint8_t *image, size_t len, const char *actor, int64_t *id,
+                                 char *err, size_t n);
+vouch_store_rc sq_release_get(vouch_store *s, int64_t id, vouch_store_release *out, char *err,
+                              size_t n);
+vouch_store_rc sq_release_list(vouch_store *s, int64_t account_id, vouch_store_release_cb cb,
+                               void *ctx, char *err, size_t n);
+vouch_store_rc sq_release_read(vouch_store *s, int64_t id, uint64_t offset, uint8_t *buf,
+                               size_t len, char *err, size_t n);
+vouch_store_rc sq_campaign_create(vouch_store *s, const vouch_store_campaign *in,
+                                  const int64_t *device_rows, size_t count, const char *actor,
+                                  int64_t *id, char *err, size_t n);
+vouch_store_rc sq_campaign_get(vouch_store *s, int64_t id, vouch_store_campaign *out, char *err,
+                               size_t n);
+vouch_store_rc sq_campaign_list(vouch_store *s, int64_t account_id, vouch_store_campaign_cb cb,
+                                void *ctx, char *err, size_t n);
+vouch_store_rc sq_campaign_set_status(vouch_store *s, int64_t id, vouch_campaign_status st,
+                                      const char *actor, char *err, size_t n);
+vouch_store_rc sq_campaign_devices(vouch_store *s, int64_t id, vouch_store_campaign_device_cb cb,
+                                   void *ctx, char *err, size_t n);
+vouch_store_rc sq_update_find(vouch_store *s, const vouch_store_update_query *q,
+                              vouch_store_campaign *c, vouch_store_release *r, char *err,
+                              size_t n);
+vouch_store_rc sq_update_targets(vouch_store *s, const vouch_store_update_query *q,
+                                 int64_t release_id, int64_t campaign_id, int *yes, char *err,
+                                 size_t n);
+vouch_store_rc sq_update_report(vouch_store *s, int64_t campaign_id, int64_t device_row,
+                                vouch_update_state st, const char *detail, char *err, size_t n);
+vouch_store_rc sq_device_fw_report(vouch_store *s, int64_t device_row, const char *version,
+                                   uint32_t sec_cnt, char *err, size_t n);
 
 #endif

@@ -917,3 +917,284 @@ void vouch_store_device_clear(vouch_store_device *d)
     free(d->_mem);
     memset(d, 0, sizeof *d);
 }
+
+/* ---- firmware keys, releases, campaigns ------------------------------------------------ */
+
+static vouch_store_rc check_fwkey_name(const char *name, char *err, size_t errsize)
+{
+    size_t len = name ? strnlen(name, VOUCH_FWKEY_NAME_MAX + 1) : 0;
+    if (len == 0 || len > VOUCH_FWKEY_NAME_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "firmware key name must be 1..%d bytes", VOUCH_FWKEY_NAME_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            FAIL(VOUCH_STORE_E_ARG, "firmware key name contains a control character");
+    return VOUCH_STORE_OK;
+}
+
+vouch_store_rc vouch_store_fwkey_insert(vouch_store *s, const vouch_store_fwkey *in,
+                                        const char *actor, int64_t *id, char *err,
+                                        size_t errsize)
+{
+    NEED_STORE();
+    if (!in || in->account_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "firmware key or its account is missing");
+    CHECK(check_fwkey_name(in->name, err, errsize));
+    if (!((in->alg == VOUCH_FWKEY_P256 && in->pub_len == 65 && in->pub[0] == 0x04) ||
+          (in->alg == VOUCH_FWKEY_ED25519 && in->pub_len == 32)))
+        FAIL(VOUCH_STORE_E_ARG, "firmware key must be P-256 (65 bytes 04|X|Y) or Ed25519 "
+                                "(32 bytes)");
+    if (in->status != VOUCH_FWKEY_ACTIVE && in->status != VOUCH_FWKEY_RETIRED)
+        FAIL(VOUCH_STORE_E_ARG, "firmware key status must be active or retired");
+    return s->ops->fwkey_insert(s, in, ACTOR(actor), id, err, errsize);
+}
+
+vouch_store_rc vouch_store_fwkey_set_status(vouch_store *s, int64_t account_id, const char *name,
+                                            vouch_fwkey_status status, const char *actor,
+                                            char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (account_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "account id must be positive");
+    CHECK(check_fwkey_name(name, err, errsize));
+    if (status != VOUCH_FWKEY_ACTIVE && status != VOUCH_FWKEY_RETIRED)
+        FAIL(VOUCH_STORE_E_ARG, "firmware key status must be active or retired");
+    return s->ops->fwkey_set_status(s, account_id, name, status, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_fwkey_list(vouch_store *s, int64_t account_id, vouch_store_fwkey_cb cb,
+                                      void *ctx, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb || account_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "callback or account missing");
+    return s->ops->fwkey_list(s, account_id, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_release_insert(vouch_store *s, const vouch_store_release *in,
+                                          const uint8_t *image, size_t len, const char *actor,
+                                          int64_t *id, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!in || in->account_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "release or its account is missing");
+    if (!image || len == 0 || len > VOUCH_RELEASE_IMAGE_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "release image must be 1..%u bytes", VOUCH_RELEASE_IMAGE_MAX);
+    size_t vl = strnlen(in->version, sizeof in->version);
+    if (vl == 0 || vl == sizeof in->version)
+        FAIL(VOUCH_STORE_E_ARG, "release version must be 1..%d bytes",
+             VOUCH_RELEASE_VERSION_MAX);
+    vouch_store_release r = *in;
+    r.size = len;
+    if (sha256(image, len, r.sha256) != 0)
+        FAIL(VOUCH_STORE_E_CRYPTO, "cannot hash the image");
+    return s->ops->release_insert(s, &r, image, len, ACTOR(actor), id, err, errsize);
+}
+
+vouch_store_rc vouch_store_release_get(vouch_store *s, int64_t id, vouch_store_release *out,
+                                       char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_NOT_FOUND, "no release %lld", (long long)id);
+    return s->ops->release_get(s, id, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_release_list(vouch_store *s, int64_t account_id,
+                                        vouch_store_release_cb cb, void *ctx, char *err,
+                                        size_t errsize)
+{
+    NEED_STORE();
+    if (!cb || account_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "callback or account missing");
+    return s->ops->release_list(s, account_id, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_release_read(vouch_store *s, int64_t id, uint64_t offset, uint8_t *buf,
+                                        size_t len, char *err, size_t errsize)
+{
+    NEED_STORE();
+    if ((!buf && len) || len > VOUCH_RELEASE_IMAGE_MAX || offset > VOUCH_RELEASE_IMAGE_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "bad buffer or range");
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_NOT_FOUND, "no release %lld", (long long)id);
+    return s->ops->release_read(s, id, offset, buf, len, err, errsize);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+vouch_store_rc vouch_store_campaign_create(vouch_store *s, const vouch_store_campaign *in,
+                                           const int64_t *device_rows, size_t n,
+                                           const char *actor, int64_t *id, char *err,
+                                           size_t errsize)
+{
+    NEED_STORE();
+    if (!in || in->account_id <= 0 || in->release_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "campaign, its account or its release is missing");
+    if (in->status != VOUCH_CAMPAIGN_ACTIVE && in->status != VOUCH_CAMPAIGN_PAUSED)
+        FAIL(VOUCH_STORE_E_ARG, "a new campaign is active or paused");
+    switch (in->target) {
+    case VOUCH_CAMPAIGN_ALL: break;
+    case VOUCH_CAMPAIGN_FAMILY:
+        if (in->family_id <= 0)
+            FAIL(VOUCH_STORE_E_ARG, "a family campaign needs its family");
+        break;
+    case VOUCH_CAMPAIGN_DEVICES:
+        if (!device_rows || n == 0 || n > VOUCH_CAMPAIGN_DEVICES_MAX)
+            FAIL(VOUCH_STORE_E_ARG, "a device campaign needs 1..%d devices",
+                 VOUCH_CAMPAIGN_DEVICES_MAX);
+        break;
+    default: FAIL(VOUCH_STORE_E_ARG, "campaign target must be all, family or devices");
+    }
+    if (in->target != VOUCH_CAMPAIGN_DEVICES)
+        return s->ops->campaign_create(s, in, NULL, 0, ACTOR(actor), id, err, errsize);
+    int64_t *rows = malloc(n * sizeof *rows);
+    if (!rows)
+        FAIL(VOUCH_STORE_E_NOMEM, "out of memory");
+    memcpy(rows, device_rows, n * sizeof *rows);
+    qsort(rows, n, sizeof *rows, cmp_i64);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i] <= 0) {
+            free(rows);
+            FAIL(VOUCH_STORE_E_ARG, "device row ids must be positive");
+        }
+        if (m == 0 || rows[m - 1] != rows[i])
+            rows[m++] = rows[i];
+    }
+    vouch_store_rc rc = s->ops->campaign_create(s, in, rows, m, ACTOR(actor), id, err, errsize);
+    free(rows);
+    return rc;
+}
+
+vouch_store_rc vouch_store_campaign_get(vouch_store *s, int64_t id, vouch_store_campaign *out,
+                                        char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!out)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(out, 0, sizeof *out);
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_NOT_FOUND, "no campaign %lld", (long long)id);
+    return s->ops->campaign_get(s, id, out, err, errsize);
+}
+
+vouch_store_rc vouch_store_campaign_list(vouch_store *s, int64_t account_id,
+                                         vouch_store_campaign_cb cb, void *ctx, char *err,
+                                         size_t errsize)
+{
+    NEED_STORE();
+    if (!cb || account_id <= 0)
+        FAIL(VOUCH_STORE_E_ARG, "callback or account missing");
+    return s->ops->campaign_list(s, account_id, cb, ctx, err, errsize);
+}
+
+vouch_store_rc vouch_store_campaign_set_status(vouch_store *s, int64_t id,
+                                               vouch_campaign_status status, const char *actor,
+                                               char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_NOT_FOUND, "no campaign %lld", (long long)id);
+    if (status != VOUCH_CAMPAIGN_ACTIVE && status != VOUCH_CAMPAIGN_PAUSED &&
+        status != VOUCH_CAMPAIGN_FINISHED)
+        FAIL(VOUCH_STORE_E_ARG, "campaign status must be active, paused or finished");
+    return s->ops->campaign_set_status(s, id, status, ACTOR(actor), err, errsize);
+}
+
+vouch_store_rc vouch_store_campaign_devices(vouch_store *s, int64_t id,
+                                            vouch_store_campaign_device_cb cb, void *ctx,
+                                            char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (!cb)
+        FAIL(VOUCH_STORE_E_ARG, "callback is NULL");
+    if (id <= 0)
+        FAIL(VOUCH_STORE_E_NOT_FOUND, "no campaign %lld", (long long)id);
+    return s->ops->campaign_devices(s, id, cb, ctx, err, errsize);
+}
+
+static vouch_store_rc check_query(const vouch_store_update_query *q, char *err, size_t errsize)
+{
+    if (!q || q->account_id <= 0 || q->device_row <= 0 || q->family_id < 0)
+        FAIL(VOUCH_STORE_E_ARG, "the device (account, row) is missing");
+    return VOUCH_STORE_OK;
+}
+
+vouch_store_rc vouch_store_update_find(vouch_store *s, const vouch_store_update_query *q,
+                                       vouch_store_campaign *campaign,
+                                       vouch_store_release *release, char *err, size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_query(q, err, errsize));
+    if (!campaign || !release)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    memset(campaign, 0, sizeof *campaign);
+    memset(release, 0, sizeof *release);
+    if (!q->current_version || strnlen(q->current_version, VOUCH_RELEASE_VERSION_MAX + 1) >
+                                   VOUCH_RELEASE_VERSION_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "current version must be 0..%d bytes",
+             VOUCH_RELEASE_VERSION_MAX);
+    return s->ops->update_find(s, q, campaign, release, err, errsize);
+}
+
+vouch_store_rc vouch_store_update_allowed(vouch_store *s, const vouch_store_update_query *q,
+                                          int64_t release_id, int *yes, char *err,
+                                          size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_query(q, err, errsize));
+    if (!yes)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    *yes = 0;
+    if (release_id <= 0)
+        return VOUCH_STORE_OK;
+    return s->ops->update_targets(s, q, release_id, 0, yes, err, errsize);
+}
+
+vouch_store_rc vouch_store_campaign_targets(vouch_store *s, int64_t id,
+                                            const vouch_store_update_query *q, int *yes,
+                                            char *err, size_t errsize)
+{
+    NEED_STORE();
+    CHECK(check_query(q, err, errsize));
+    if (!yes)
+        FAIL(VOUCH_STORE_E_ARG, "output is NULL");
+    *yes = 0;
+    if (id <= 0)
+        return VOUCH_STORE_OK;
+    return s->ops->update_targets(s, q, 0, id, yes, err, errsize);
+}
+
+vouch_store_rc vouch_store_update_report(vouch_store *s, int64_t campaign_id, int64_t device_row,
+                                         vouch_update_state state, const char *detail,
+                                         char *err, size_t errsize)
+{
+    NEED_STORE();
+    if (campaign_id <= 0 || device_row <= 0)
+        FAIL(VOUCH_STORE_E_NOT_FOUND, "no such campaign or device");
+    if (state <= VOUCH_UPDATE_PENDING || state >= VOUCH_UPDATE_STATES)
+        FAIL(VOUCH_STORE_E_ARG, "update state must be downloading .. failed");
+    size_t dl = detail ? strnlen(detail, VOUCH_UPDATE_DETAIL_MAX + 1) : 0;
+    if (dl > VOUCH_UPDATE_DETAIL_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "detail is longer than %d bytes", VOUCH_UPDATE_DETAIL_MAX);
+    return s->ops->update_report(s, campaign_id, device_row, state, detail ? detail : "", err,
+                                 errsize);
+}
+
+vouch_store_rc vouch_store_device_fw_report(vouch_store *s, int64_t device_row,
+                                            const char *version, uint32_t sec_cnt, char *err,
+                                            size_t errsize)
+{
+    NEED_STORE();
+    size_t vl = version ? strnlen(version, VOUCH_RELEASE_VERSION_MAX + 1) : 0;
+    if (device_row <= 0 || vl == 0 || vl > VOUCH_RELEASE_VERSION_MAX)
+        FAIL(VOUCH_STORE_E_ARG, "device row or version missing or too long");
+    return s->ops->device_fw_report(s, device_row, version, sec_cnt, err, errsize);
+}

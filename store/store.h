@@ -52,7 +52,7 @@ extern "C" {
 
 /* Newest schema this build knows; a database with a higher version is
  * refused (VOUCH_STORE_E_SCHEMA_NEWER) instead of being misread. */
-#define VOUCH_STORE_SCHEMA_VERSION 2
+#define VOUCH_STORE_SCHEMA_VERSION 3
 
 typedef enum vouch_store_rc {
     VOUCH_STORE_OK = 0,
@@ -498,6 +498,228 @@ vouch_store_rc vouch_store_device_list(vouch_store *s, int64_t account_id, int64
                                        unsigned limit, int with_der, vouch_store_device_cb cb,
                                        void *ctx, char *err, size_t errsize) VOUCH_STORE_WUR;
 void vouch_store_device_clear(vouch_store_device *d);
+
+/* ---- firmware: signing keys, releases, campaigns (schema 3) ----------------
+ * An account's firmware signing keys (public halves only), its releases (a
+ * signed image as uploaded, with what its header and protected TLVs say),
+ * and its update campaigns: a release offered to all of the account's
+ * devices, to one family's, or to a list of devices, with each device's
+ * reported progress. docs/storage.md, "Schema version 3". Admin writes are
+ * audited; a device's own reports (progress, current version) are not,
+ * like last-seen times. */
+
+typedef enum vouch_fwkey_alg {
+    VOUCH_FWKEY_P256 = 1,   /* ECDSA P-256: pub is 65 bytes 04|X|Y */
+    VOUCH_FWKEY_ED25519 = 2 /* pub is 32 bytes */
+} vouch_fwkey_alg;
+
+typedef enum vouch_fwkey_status {
+    VOUCH_FWKEY_ACTIVE = 1, /* uploads signed with it are accepted */
+    VOUCH_FWKEY_RETIRED = 2 /* kept for the releases it signed; new uploads refused */
+} vouch_fwkey_status;
+
+#define VOUCH_FWKEY_NAME_MAX 64
+
+typedef struct vouch_store_fwkey {
+    int64_t id;                 /* assigned by insert */
+    int64_t account_id;
+    char name[VOUCH_FWKEY_NAME_MAX + 1]; /* unique in the account */
+    vouch_fwkey_alg alg;
+    uint8_t pub[65];
+    size_t pub_len;             /* 65 (P-256) or 32 (Ed25519) */
+    uint8_t keyhash[32];        /* SHA-256 of its DER SubjectPublicKeyInfo
+                                 * (vouch_fw_keyhash), given by the caller */
+    vouch_fwkey_status status;
+    int64_t created_at;
+} vouch_store_fwkey;
+
+/* Add a key to an account. Uses account_id, name, alg, pub, pub_len,
+ * keyhash, status. E_EXISTS when the account has a key of that name or
+ * that key hash already; E_NOT_FOUND for an unknown account. Audited
+ * "fwkey.add". */
+vouch_store_rc vouch_store_fwkey_insert(vouch_store *s, const vouch_store_fwkey *in,
+                                        const char *actor, int64_t *id, char *err,
+                                        size_t errsize) VOUCH_STORE_WUR;
+/* Retire or reactivate the account's key `name`. OK without a change (and
+ * without an audit entry) when it already has that status. E_NOT_FOUND.
+ * Audited "fwkey.retire" / "fwkey.activate". */
+vouch_store_rc vouch_store_fwkey_set_status(vouch_store *s, int64_t account_id, const char *name,
+                                            vouch_fwkey_status status, const char *actor,
+                                            char *err, size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_fwkey_cb)(void *ctx, const vouch_store_fwkey *k);
+/* The account's keys, by id. */
+vouch_store_rc vouch_store_fwkey_list(vouch_store *s, int64_t account_id, vouch_store_fwkey_cb cb,
+                                      void *ctx, char *err, size_t errsize) VOUCH_STORE_WUR;
+
+#define VOUCH_RELEASE_IMAGE_MAX (32u << 20) /* bytes: the largest image kept */
+#define VOUCH_RELEASE_VERSION_MAX 31         /* "255.255.65535+4294967295" fits */
+
+typedef struct vouch_store_release {
+    int64_t id;                 /* assigned by insert */
+    int64_t account_id;
+    char version[VOUCH_RELEASE_VERSION_MAX + 1]; /* as vouch_fw_version_str writes it */
+    uint8_t ver_major, ver_minor;
+    uint16_t ver_revision;
+    uint32_t ver_build;
+    uint32_t sec_cnt;           /* the image's security counter (0: none) */
+    uint64_t size;              /* bytes of the image */
+    uint8_t sha256[32];         /* of the whole image file (computed by insert) */
+    uint8_t keyhash[32];        /* of the key that signed it */
+    int has_vid, has_cid;
+    uint8_t vid[16], cid[16];   /* vendor and class UUIDs, when the image has them */
+    char key_name[VOUCH_FWKEY_NAME_MAX + 1]; /* on read: the account's key with
+                                              * that hash ("" when none) */
+    int64_t created_at;
+} vouch_store_release;
+
+/* Store a verified image as a release of the account (the caller checked
+ * it; the store keeps what it is given). Uses account_id, the version
+ * fields, sec_cnt, keyhash, has_vid/vid, has_cid/cid; image/len are the
+ * bytes (1..VOUCH_RELEASE_IMAGE_MAX), whose size and SHA-256 the store
+ * computes. E_EXISTS when the account has this image already (*id is then
+ * the existing release's id); E_NOT_FOUND for an unknown account. Audited
+ * "release.upload". */
+vouch_store_rc vouch_store_release_insert(vouch_store *s, const vouch_store_release *in,
+                                          const uint8_t *image, size_t len, const char *actor,
+                                          int64_t *id, char *err, size_t errsize) VOUCH_STORE_WUR;
+/* By id. E_NOT_FOUND. */
+vouch_store_rc vouch_store_release_get(vouch_store *s, int64_t id, vouch_store_release *out,
+                                       char *err, size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_release_cb)(void *ctx, const vouch_store_release *r);
+/* The account's releases, by id. */
+vouch_store_rc vouch_store_release_list(vouch_store *s, int64_t account_id,
+                                        vouch_store_release_cb cb, void *ctx, char *err,
+                                        size_t errsize) VOUCH_STORE_WUR;
+/* len bytes of the release's image from offset into buf, read from the
+ * stored BLOB incrementally (only the pages that hold the range are read).
+ * E_NOT_FOUND for an unknown release, E_ARG when the range is not inside
+ * the image. */
+vouch_store_rc vouch_store_release_read(vouch_store *s, int64_t id, uint64_t offset, uint8_t *buf,
+                                        size_t len, char *err, size_t errsize) VOUCH_STORE_WUR;
+
+typedef enum vouch_campaign_target {
+    VOUCH_CAMPAIGN_ALL = 1,     /* every device of the account */
+    VOUCH_CAMPAIGN_FAMILY = 2,  /* the devices of one family */
+    VOUCH_CAMPAIGN_DEVICES = 3  /* a list of devices */
+} vouch_campaign_target;
+
+typedef enum vouch_campaign_status {
+    VOUCH_CAMPAIGN_ACTIVE = 1,  /* offered to its devices */
+    VOUCH_CAMPAIGN_PAUSED = 2,  /* not offered for now */
+    VOUCH_CAMPAIGN_FINISHED = 3 /* over, for good */
+} vouch_campaign_status;
+
+/* A device's progress in a campaign, as it reports it. "pending" (targeted,
+ * nothing reported yet) is not stored. */
+typedef enum vouch_update_state {
+    VOUCH_UPDATE_PENDING = 0,
+    VOUCH_UPDATE_DOWNLOADING = 1,
+    VOUCH_UPDATE_INSTALLED = 2,
+    VOUCH_UPDATE_TESTING = 3,
+    VOUCH_UPDATE_CONFIRMED = 4, /* final: runs the release */
+    VOUCH_UPDATE_REVERTED = 5,  /* final: went back to the previous image */
+    VOUCH_UPDATE_REJECTED = 6,  /* final: refused the image (verification) */
+    VOUCH_UPDATE_FAILED = 7     /* may retry */
+} vouch_update_state;
+#define VOUCH_UPDATE_STATES 8
+#define VOUCH_UPDATE_DETAIL_MAX 200
+
+#define VOUCH_CAMPAIGN_DEVICES_MAX 10000 /* devices in one list target */
+
+typedef struct vouch_store_campaign {
+    int64_t id;                 /* assigned by create */
+    int64_t account_id;
+    int64_t release_id;
+    vouch_campaign_target target;
+    int64_t family_id;          /* FAMILY: the family; else 0 */
+    vouch_campaign_status status;
+    int64_t created_at, updated_at;
+    /* on read */
+    char version[VOUCH_RELEASE_VERSION_MAX + 1]; /* the release's */
+    uint64_t targeted;          /* devices it targets now (DEVICES: the list) */
+    uint64_t counts[VOUCH_UPDATE_STATES]; /* by state; [PENDING] = targeted
+                                           * devices that reported nothing */
+} vouch_store_campaign;
+
+/* Create a campaign. Uses account_id, release_id, target, family_id (FAMILY)
+ * and, for DEVICES, device_rows[0..n) (device row ids, 1..
+ * VOUCH_CAMPAIGN_DEVICES_MAX, duplicates ignored). E_NOT_FOUND when the
+ * release, family or a device is not the account's. Audited
+ * "campaign.create". */
+vouch_store_rc vouch_store_campaign_create(vouch_store *s, const vouch_store_campaign *in,
+                                           const int64_t *device_rows, size_t n,
+                                           const char *actor, int64_t *id, char *err,
+                                           size_t errsize) VOUCH_STORE_WUR;
+/* By id, with the release's version, the number of devices targeted and
+ * the counts by state. E_NOT_FOUND. */
+vouch_store_rc vouch_store_campaign_get(vouch_store *s, int64_t id, vouch_store_campaign *out,
+                                        char *err, size_t errsize) VOUCH_STORE_WUR;
+typedef int (*vouch_store_campaign_cb)(void *ctx, const vouch_store_campaign *c);
+/* The account's campaigns, by id (version filled; counts and targeted
+ * not). */
+vouch_store_rc vouch_store_campaign_list(vouch_store *s, int64_t account_id,
+                                         vouch_store_campaign_cb cb, void *ctx, char *err,
+                                         size_t errsize) VOUCH_STORE_WUR;
+/* Pause, resume (ACTIVE) or finish. E_NOT_FOUND; E_ARG for a change out
+ * of FINISHED. OK without a change (nor an audit entry) when the status
+ * is already that. Audited "campaign.pause|resume|finish". */
+vouch_store_rc vouch_store_campaign_set_status(vouch_store *s, int64_t id,
+                                               vouch_campaign_status status, const char *actor,
+                                               char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* One device of a campaign, for its status listing (a view). */
+typedef struct vouch_store_campaign_device {
+    int64_t device_row;
+    const char *device_id;
+    vouch_update_state state;   /* PENDING: listed, nothing reported */
+    const char *detail;         /* "" when none */
+    int64_t updated_at;         /* 0 for PENDING */
+    const char *version;        /* its last reported current version, or NULL */
+} vouch_store_campaign_device;
+typedef int (*vouch_store_campaign_device_cb)(void *ctx, const vouch_store_campaign_device *d);
+/* The devices that reported in the campaign and, for a DEVICES target, the
+ * listed ones that did not yet (PENDING), by device row id. */
+vouch_store_rc vouch_store_campaign_devices(vouch_store *s, int64_t id,
+                                            vouch_store_campaign_device_cb cb, void *ctx,
+                                            char *err, size_t errsize) VOUCH_STORE_WUR;
+
+/* The device as an update target: its account, family (0: none) and row. */
+typedef struct vouch_store_update_query {
+    int64_t account_id, family_id, device_row;
+    const char *current_version; /* what it runs, as vouch_fw_version_str writes it */
+    uint32_t sec_cnt;            /* its security counter floor */
+} vouch_store_update_query;
+
+/* The newest ACTIVE campaign of the device's account that targets it (all,
+ * its family, or a list naming it), whose release is not the version it
+ * runs and not below its security counter, and in which it has not ended
+ * (CONFIRMED, REVERTED, REJECTED): OK with *campaign and *release filled
+ * (version and key_name included), E_NOT_FOUND when there is none. */
+vouch_store_rc vouch_store_update_find(vouch_store *s, const vouch_store_update_query *q,
+                                       vouch_store_campaign *campaign,
+                                       vouch_store_release *release, char *err,
+                                       size_t errsize) VOUCH_STORE_WUR;
+/* Does an ACTIVE campaign offer this release to the device (targeting as
+ * above)? OK with *yes. */
+vouch_store_rc vouch_store_update_allowed(vouch_store *s, const vouch_store_update_query *q,
+                                          int64_t release_id, int *yes, char *err,
+                                          size_t errsize) VOUCH_STORE_WUR;
+/* Does campaign `id` (of any status) target the device? OK with *yes. */
+vouch_store_rc vouch_store_campaign_targets(vouch_store *s, int64_t id,
+                                            const vouch_store_update_query *q, int *yes,
+                                            char *err, size_t errsize) VOUCH_STORE_WUR;
+/* The device's progress in a campaign: its state and detail (0..
+ * VOUCH_UPDATE_DETAIL_MAX bytes, "" or NULL for none) replace what it
+ * reported before (last writer wins). Not audited. E_NOT_FOUND for an
+ * unknown campaign or device. */
+vouch_store_rc vouch_store_update_report(vouch_store *s, int64_t campaign_id, int64_t device_row,
+                                         vouch_update_state state, const char *detail,
+                                         char *err, size_t errsize) VOUCH_STORE_WUR;
+/* What the device says it runs (kept per device; written only when it
+ * changed). Not audited. Unknown devices are skipped. */
+vouch_store_rc vouch_store_device_fw_report(vouch_store *s, int64_t device_row,
+                                            const char *version, uint32_t sec_cnt, char *err,
+                                            size_t errsize) VOUCH_STORE_WUR;
 
 /* ---- audit log ------------------------------------------------------------ */
 

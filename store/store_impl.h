@@ -109,6 +109,51 @@ typedef struct vouch_store_ops {
                                   unsigned limit, int with_der, vouch_store_device_cb cb,
                                   void *ctx, char *err, size_t n);
 
+    /* firmware (sqlite_fw.c); sha256 of the image computed by store.c */
+    vouch_store_rc (*fwkey_insert)(vouch_store *s, const vouch_store_fwkey *in,
+                                   const char *actor, int64_t *id, char *err, size_t n);
+    vouch_store_rc (*fwkey_set_status)(vouch_store *s, int64_t account_id, const char *name,
+                                       vouch_fwkey_status st, const char *actor, char *err,
+                                       size_t n);
+    vouch_store_rc (*fwkey_list)(vouch_store *s, int64_t account_id, vouch_store_fwkey_cb cb,
+                                 void *ctx, char *err, size_t n);
+    vouch_store_rc (*release_insert)(vouch_store *s, const vouch_store_release *in,
+                                     const uint8_t *image, size_t len, const char *actor,
+                                     int64_t *id, char *err, size_t n);
+    vouch_store_rc (*release_get)(vouch_store *s, int64_t id, vouch_store_release *out,
+                                  char *err, size_t n);
+    vouch_store_rc (*release_list)(vouch_store *s, int64_t account_id, vouch_store_release_cb cb,
+                                   void *ctx, char *err, size_t n);
+    vouch_store_rc (*release_read)(vouch_store *s, int64_t id, uint64_t offset, uint8_t *buf,
+                                   size_t len, char *err, size_t n);
+    /* device_rows deduplicated and sorted by store.c */
+    vouch_store_rc (*campaign_create)(vouch_store *s, const vouch_store_campaign *in,
+                                      const int64_t *device_rows, size_t count,
+                                      const char *actor, int64_t *id, char *err, size_t n);
+    vouch_store_rc (*campaign_get)(vouch_store *s, int64_t id, vouch_store_campaign *out,
+                                   char *err, size_t n);
+    vouch_store_rc (*campaign_list)(vouch_store *s, int64_t account_id,
+                                    vouch_store_campaign_cb cb, void *ctx, char *err, size_t n);
+    vouch_store_rc (*campaign_set_status)(vouch_store *s, int64_t id,
+                                          vouch_campaign_status st, const char *actor,
+                                          char *err, size_t n);
+    vouch_store_rc (*campaign_devices)(vouch_store *s, int64_t id,
+                                       vouch_store_campaign_device_cb cb, void *ctx, char *err,
+                                       size_t n);
+    vouch_store_rc (*update_find)(vouch_store *s, const vouch_store_update_query *q,
+                                  vouch_store_campaign *c, vouch_store_release *r, char *err,
+                                  size_t n);
+    /* release_id > 0: an active campaign with that release; campaign_id > 0:
+     * that campaign, any status */
+    vouch_store_rc (*update_targets)(vouch_store *s, const vouch_store_update_query *q,
+                                     int64_t release_id, int64_t campaign_id, int *yes,
+                                     char *err, size_t n);
+    vouch_store_rc (*update_report)(vouch_store *s, int64_t campaign_id, int64_t device_row,
+                                    vouch_update_state st, const char *detail, char *err,
+                                    size_t n);
+    vouch_store_rc (*device_fw_report)(vouch_store *s, int64_t device_row, const char *version,
+                                       uint32_t sec_cnt, char *err, size_t n);
+
     vouch_store_rc (*audit_append)(vouch_store *s, const char *actor, const char *action,
                                    const char *subject, const char *details, int64_t *seq,
                                    char *err, size_t n);

@@ -104,6 +104,13 @@ typedef struct vouch_fw_image {
 /* Reads len bytes at offset off of the image; 0 or -1. */
 typedef int (*vouch_fw_read_fn)(void *ctx, uint32_t off, uint8_t *buf, size_t len);
 
+/* A vouch_fw_read_fn over a buffer: ctx is a vouch_fw_mem. */
+typedef struct vouch_fw_mem {
+    const uint8_t *p;
+    size_t len;
+} vouch_fw_mem;
+VOUCH_API int vouch_fw_mem_read(void *ctx, uint32_t off, uint8_t *out, size_t len);
+
 /*
  * Parses the header and both TLV areas of an image of at most `avail` bytes
  * (the slot or file size) read through `rd`. Checks the layout only: magic,
@@ -161,8 +168,9 @@ typedef struct vouch_fw_result {
  * payload and protected area through `chunk` (caller buffer, >= 64 bytes,
  * bigger is faster), compare it with the hash TLV in constant time, find the
  * key by its key hash, check the signature, then the security counter and
- * the UUIDs. The first failure decides the code; `res` is filled as far as
- * it got.
+ * the UUIDs. The header and protected area are read once: the fields
+ * judged are the bytes hashed. The first failure decides the code; `res`
+ * is filled as far as it got.
  */
 VOUCH_API vouch_rc vouch_fw_verify(vouch_fw_read_fn rd, void *rctx, uint32_t avail,
                                    const vouch_crypto_port *port,
@@ -175,7 +183,7 @@ VOUCH_API vouch_rc vouch_fw_verify_buf(const uint8_t *buf, size_t len,
 
 /* "image header magic is wrong (not a firmware image)" ... never NULL. */
 VOUCH_API const char *vouch_fw_strerror(vouch_rc rc);
-/* "1.2.3+4" (build omitted when 0); out_size >= 24. */
+/* "1.2.3+4" (build omitted when 0); out_size >= 25. */
 VOUCH_API void vouch_fw_version_str(const vouch_fw_version *v, char *out, size_t out_size);
 /* "1.2.3", "1.2.3+4" or "1.2.3.4": 0 or -1. */
 VOUCH_API int vouch_fw_version_parse(const char *s, vouch_fw_version *v);

@@ -1,7 +1,8 @@
 /*
  * The store (SQLite backend): schema and migrations, issuers, templates,
  * certificates, searches with keyset cursors, the CRL listing, sync,
- * dashboard counts, transactions, admin tokens and the audit chain.
+ * dashboard counts, transactions, admin tokens, the audit chain, and the
+ * firmware tables (keys, releases read back by range, campaigns).
  *
  * Negative cases are the majority: duplicate serials, unknown issuers,
  * double revocations, a tampered audit chain, a newer schema, a damaged
@@ -288,7 +289,10 @@ static void test_open_newer_schema_refused(void **state)
     assert_non_null(strstr(err, "99"));
     assert_non_null(strstr(err, "newer"));
     /* the file was not touched: still version 99 */
-    raw_exec(path, "UPDATE schema_version SET version = 2");
+    char sql[80];
+    snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d",
+             VOUCH_STORE_SCHEMA_VERSION);
+    raw_exec(path, sql);
     assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
     vouch_store_close(s);
     /* an emptied version table is damage, not version 0 */
@@ -1787,6 +1791,12 @@ static int account_cb(void *ctx, const vouch_store_account_info *a)
     return count_cb(ctx, a);
 }
 
+/* What schema 3 added, dropped: back to a version-2 file. */
+#define DROP_SCHEMA_3                                                                      \
+    "DROP TABLE device_firmware; DROP TABLE campaign_devices; DROP TABLE campaign_targets;"  \
+    "DROP TABLE campaigns; DROP TABLE release_images; DROP TABLE releases;"                 \
+    "DROP TABLE fw_keys;"
+
 static void test_migration_1_to_2_keeps_data(void **state)
 {
     (void)state;
@@ -1796,13 +1806,13 @@ static void test_migration_1_to_2_keeps_data(void **state)
     add_cert(s, is, 1);
     vouch_store_close(s);
     /* back to a version-1 database: what 'vouch ca init' made before */
-    raw_exec(path, "DROP TABLE devices; DROP TABLE families; DROP TABLE accounts;"
+    raw_exec(path, DROP_SCHEMA_3 "DROP TABLE devices; DROP TABLE families; DROP TABLE accounts;"
                    "UPDATE schema_version SET version = 1");
     s = NULL;
     assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
     int v = 0;
     assert_int_equal(vouch_store_schema_version(s, &v, err, sizeof err), OK);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, VOUCH_STORE_SCHEMA_VERSION);
     uint64_t n = 0;
     vouch_store_cert_filter f = {0};
     assert_int_equal(vouch_store_cert_count(s, &f, &n, err, sizeof err), OK);
@@ -2044,6 +2054,629 @@ static void test_devices(void **state)
     vouch_store_close(s);
 }
 
+/* ---- firmware: keys, releases, campaigns (schema 3) ---------------------------------- */
+
+static int64_t new_account(vouch_store *s, const char *name)
+{
+    int64_t id = 0;
+    assert_int_equal(vouch_store_account_create(s, name, "t", &id, err, sizeof err), OK);
+    return id;
+}
+
+static int64_t new_device(vouch_store *s, int64_t account, const char *id, int64_t family)
+{
+    vouch_store_device in = {.account_id = account, .device_id = (char *)id,
+                             .family_id = family, .status = VOUCH_DEVICE_ACTIVE};
+    int64_t row = 0;
+    assert_int_equal(vouch_store_device_insert(s, &in, "device.enroll", "t", &row, err,
+                                               sizeof err),
+                     OK);
+    return row;
+}
+
+static void fill_key(vouch_store_fwkey *k, int64_t account, const char *name, uint8_t seed)
+{
+    memset(k, 0, sizeof *k);
+    k->account_id = account;
+    snprintf(k->name, sizeof k->name, "%s", name);
+    k->alg = VOUCH_FWKEY_P256;
+    k->pub_len = 65;
+    memset(k->pub, seed, sizeof k->pub);
+    k->pub[0] = 0x04;
+    memset(k->keyhash, seed, sizeof k->keyhash);
+    k->status = VOUCH_FWKEY_ACTIVE;
+}
+
+/* Audit entries whose action starts with ctx->prefix. */
+typedef struct action_count {
+    const char *prefix;
+    int n;
+} action_count;
+
+static int action_cb(void *ctx, const vouch_store_audit_entry *e)
+{
+    action_count *a = ctx;
+    a->n += strncmp(e->action, a->prefix, strlen(a->prefix)) == 0;
+    return 0;
+}
+
+static int audited(vouch_store *s, const char *prefix)
+{
+    action_count a = {prefix, 0};
+    assert_int_equal(vouch_store_audit_list(s, 0, 0, action_cb, &a, err, sizeof err), OK);
+    return a.n;
+}
+
+static void test_migration_2_to_3_keeps_data(void **state)
+{
+    (void)state;
+    char path[300];
+    vouch_store *s = open_new(path, sizeof path);
+    int64_t a = new_account(s, "acme");
+    int64_t d = new_device(s, a, "dev-1", 0);
+    add_cert(s, add_issuer(s, "ca"), 1);
+    vouch_store_close(s);
+    /* back to a version-2 database: what vouchd made before firmware */
+    raw_exec(path, DROP_SCHEMA_3 "UPDATE schema_version SET version = 2");
+    s = NULL;
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    vouch_store_set_clock(s, test_clock, NULL);
+    int v = 0;
+    assert_int_equal(vouch_store_schema_version(s, &v, err, sizeof err), OK);
+    assert_int_equal(v, 3);
+    int64_t got = 0;
+    assert_int_equal(vouch_store_account_get(s, "acme", &got, err, sizeof err), OK);
+    assert_int_equal(got, a);
+    vouch_store_device dev;
+    assert_int_equal(vouch_store_device_get(s, a, "dev-1", 0, &dev, err, sizeof err), OK);
+    assert_int_equal(dev.id, d);
+    vouch_store_device_clear(&dev);
+    uint64_t n = 0;
+    vouch_store_cert_filter f = {0};
+    assert_int_equal(vouch_store_cert_count(s, &f, &n, err, sizeof err), OK);
+    assert_int_equal(n, 1);
+    /* the new tables work, and the old audit chain goes on */
+    vouch_store_fwkey k;
+    fill_key(&k, a, "k1", 7);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", NULL, err, sizeof err), OK);
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    assert_int_equal(vouch_store_check_integrity(s, err, sizeof err), OK);
+    vouch_store_close(s);
+    /* and a second open migrates nothing */
+    assert_int_equal(vouch_store_open_sqlite(path, &s, err, sizeof err), OK);
+    vouch_store_close(s);
+}
+
+typedef struct key_seen {
+    int n;
+    vouch_store_fwkey last;
+} key_seen;
+
+static int key_cb(void *ctx, const vouch_store_fwkey *k)
+{
+    key_seen *ks = ctx;
+    ks->n++;
+    ks->last = *k;
+    return 0;
+}
+
+static void test_fw_keys(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = new_account(s, "acme"), b = new_account(s, "beta"), id = 0, x = 0;
+    vouch_store_fwkey k;
+    fill_key(&k, a, "release-2026", 1);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &id, err, sizeof err), OK);
+    assert_true(id > 0);
+    /* refusals: the name again, the key again under another name, bad keys,
+     * no account, bad names, bad status */
+    fill_key(&k, a, "release-2026", 2);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_non_null(strstr(err, "release-2026"));
+    fill_key(&k, a, "other-name", 1);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_non_null(strstr(err, "already"));
+    assert_non_null(strstr(err, "release-2026"));
+    fill_key(&k, a, "k", 3);
+    k.pub[0] = 0x02; /* compressed: not what the image verifier takes */
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_key(&k, a, "k", 3);
+    k.pub_len = 64;
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_key(&k, a, "k", 3);
+    k.alg = VOUCH_FWKEY_ED25519; /* with 65 bytes */
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_key(&k, a, "k", 3);
+    k.alg = 9;
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_key(&k, a, "k", 3);
+    k.status = 0;
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_key(&k, a, "", 3);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_key(&k, a, "tab\there", 3);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_key(&k, 999, "k", 3);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_fwkey_insert(NULL, &k, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    /* the same key in another account is that account's business */
+    fill_key(&k, b, "release-2026", 1);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err), OK);
+    /* Ed25519 */
+    fill_key(&k, a, "ed", 4);
+    k.alg = VOUCH_FWKEY_ED25519;
+    k.pub_len = 32;
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", &x, err, sizeof err), OK);
+    key_seen ks = {0};
+    assert_int_equal(vouch_store_fwkey_list(s, a, key_cb, &ks, err, sizeof err), OK);
+    assert_int_equal(ks.n, 2);
+    assert_string_equal(ks.last.name, "ed");
+    assert_int_equal(ks.last.alg, VOUCH_FWKEY_ED25519);
+    assert_int_equal(ks.last.pub_len, 32);
+    assert_int_equal(ks.last.pub[5], 4);
+    assert_int_equal(ks.last.keyhash[31], 4);
+    assert_int_equal(ks.last.created_at, clock_now);
+    /* retire: once audited, twice a no-op; unknown names refused */
+    int before = audited(s, "fwkey.retire");
+    assert_int_equal(vouch_store_fwkey_set_status(s, a, "ed", VOUCH_FWKEY_RETIRED, "t", err,
+                                                  sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_fwkey_set_status(s, a, "ed", VOUCH_FWKEY_RETIRED, "t", err,
+                                                  sizeof err),
+                     OK);
+    assert_int_equal(audited(s, "fwkey.retire"), before + 1);
+    assert_int_equal(vouch_store_fwkey_set_status(s, a, "nope", VOUCH_FWKEY_RETIRED, "t", err,
+                                                  sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_fwkey_set_status(s, b, "ed", VOUCH_FWKEY_RETIRED, "t", err,
+                                                  sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_fwkey_set_status(s, a, "ed", 5, "t", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    memset(&ks, 0, sizeof ks);
+    assert_int_equal(vouch_store_fwkey_list(s, a, key_cb, &ks, err, sizeof err), OK);
+    assert_int_equal(ks.last.status, VOUCH_FWKEY_RETIRED);
+    assert_int_equal(vouch_store_fwkey_list(s, a, NULL, &ks, err, sizeof err), VOUCH_STORE_E_ARG);
+    assert_int_equal(audited(s, "fwkey.add"), 3);
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    vouch_store_close(s);
+}
+
+static void fill_release(vouch_store_release *r, int64_t account, const char *version,
+                         uint32_t sec, uint8_t keyseed)
+{
+    memset(r, 0, sizeof *r);
+    r->account_id = account;
+    snprintf(r->version, sizeof r->version, "%s", version);
+    r->ver_major = 1;
+    r->sec_cnt = sec;
+    memset(r->keyhash, keyseed, 32);
+}
+
+static int64_t add_release(vouch_store *s, int64_t account, const char *version, uint32_t sec,
+                           uint8_t seed)
+{
+    vouch_store_release r;
+    uint8_t img[1000];
+    memset(img, seed, sizeof img);
+    fill_release(&r, account, version, sec, 1);
+    int64_t id = 0;
+    assert_int_equal(vouch_store_release_insert(s, &r, img, sizeof img, "t", &id, err, sizeof err),
+                     OK);
+    return id;
+}
+
+static void test_releases(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = new_account(s, "acme"), b = new_account(s, "beta"), id = 0, x = 0;
+    vouch_store_fwkey k;
+    fill_key(&k, a, "signer", 9);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", NULL, err, sizeof err), OK);
+    /* an image over many pages, every byte telling its offset */
+    size_t len = 300001;
+    uint8_t *img = malloc(len), buf[5000];
+    assert_non_null(img);
+    for (size_t i = 0; i < len; i++)
+        img[i] = (uint8_t)(i * 7 + (i >> 8));
+    vouch_store_release r;
+    fill_release(&r, a, "1.2.3+4", 3, 9);
+    r.ver_minor = 2;
+    r.ver_revision = 3;
+    r.ver_build = 4;
+    r.has_vid = 1;
+    memset(r.vid, 0xaa, 16);
+    assert_int_equal(vouch_store_release_insert(s, &r, img, len, "t", &id, err, sizeof err), OK);
+    assert_true(id > 0);
+    /* the same bytes again: refused, naming the release that has them */
+    fill_release(&r, a, "9.9.9", 1, 9);
+    assert_int_equal(vouch_store_release_insert(s, &r, img, len, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    assert_int_equal(x, id);
+    /* refusals: no bytes, too many, no version, no account */
+    assert_int_equal(vouch_store_release_insert(s, &r, img, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_release_insert(s, &r, NULL, 10, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_release_insert(s, &r, img, VOUCH_RELEASE_IMAGE_MAX + 1u, "t",
+                                                &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    r.version[0] = 0;
+    assert_int_equal(vouch_store_release_insert(s, &r, img, 10, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    fill_release(&r, 999, "1.0.0", 1, 9);
+    assert_int_equal(vouch_store_release_insert(s, &r, img, 10, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    /* another account may hold the same image */
+    fill_release(&r, b, "1.2.3+4", 3, 9);
+    assert_int_equal(vouch_store_release_insert(s, &r, img, len, "t", &x, err, sizeof err), OK);
+    vouch_store_release g;
+    assert_int_equal(vouch_store_release_get(s, id, &g, err, sizeof err), OK);
+    assert_string_equal(g.version, "1.2.3+4");
+    assert_int_equal(g.ver_minor, 2);
+    assert_int_equal(g.ver_revision, 3);
+    assert_int_equal(g.ver_build, 4);
+    assert_int_equal(g.sec_cnt, 3);
+    assert_int_equal(g.size, len);
+    assert_true(g.has_vid);
+    assert_false(g.has_cid);
+    assert_int_equal(g.vid[15], 0xaa);
+    assert_string_equal(g.key_name, "signer"); /* acme's key with that hash */
+    uint8_t h[32];
+    EVP_Digest(img, len, h, NULL, EVP_sha256(), NULL);
+    assert_memory_equal(g.sha256, h, 32);
+    assert_int_equal(vouch_store_release_get(s, x, &g, err, sizeof err), OK);
+    assert_string_equal(g.key_name, ""); /* beta has no key of that hash */
+    assert_int_equal(vouch_store_release_get(s, 777, &g, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_release_get(s, -1, &g, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    /* ranges: start, end, across pages, the last byte, empty at the end */
+    size_t offs[] = {0, 1, 4095, 4096, 123457, len - 5000};
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+        assert_int_equal(vouch_store_release_read(s, id, offs[i], buf, sizeof buf, err,
+                                                  sizeof err),
+                         OK);
+        assert_memory_equal(buf, img + offs[i], sizeof buf);
+    }
+    assert_int_equal(vouch_store_release_read(s, id, len - 1, buf, 1, err, sizeof err), OK);
+    assert_int_equal(buf[0], img[len - 1]);
+    assert_int_equal(vouch_store_release_read(s, id, len, buf, 0, err, sizeof err), OK);
+    /* outside the image, unknown release, bad arguments */
+    assert_int_equal(vouch_store_release_read(s, id, len - 1, buf, 2, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_release_read(s, id, len + 1, buf, 0, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_release_read(s, id, UINT64_MAX, buf, 1, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_release_read(s, 4242, 0, buf, 1, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_release_read(s, id, 0, NULL, 1, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    int count = 0;
+    assert_int_equal(vouch_store_release_list(s, a, (vouch_store_release_cb)count_cb, &count, err,
+                                              sizeof err),
+                     OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(audited(s, "release.upload"), 2);
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    free(img);
+    vouch_store_close(s);
+}
+
+typedef struct dev_seen {
+    int n;
+    char ids[8][16];
+    int states[8];
+    char versions[8][16];
+} dev_seen;
+
+static int dev_cb(void *ctx, const vouch_store_campaign_device *d)
+{
+    dev_seen *ds = ctx;
+    if (ds->n < 8) {
+        snprintf(ds->ids[ds->n], sizeof ds->ids[0], "%s", d->device_id);
+        ds->states[ds->n] = d->state;
+        snprintf(ds->versions[ds->n], sizeof ds->versions[0], "%s",
+                 d->version ? d->version : "-");
+    }
+    ds->n++;
+    return 0;
+}
+
+/* The campaign the store offers the device, 0 when none. */
+static int64_t offer(vouch_store *s, int64_t account, int64_t family, int64_t row,
+                     const char *version, uint32_t sec)
+{
+    vouch_store_update_query q = {account, family, row, version, sec};
+    vouch_store_campaign c;
+    vouch_store_release r;
+    vouch_store_rc rc = vouch_store_update_find(s, &q, &c, &r, err, sizeof err);
+    if (rc == VOUCH_STORE_E_NOT_FOUND)
+        return 0;
+    assert_int_equal(rc, OK);
+    assert_int_equal(c.release_id, r.id);
+    assert_string_equal(c.version, r.version);
+    return c.id;
+}
+
+static void test_campaigns(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = new_account(s, "acme"), b = new_account(s, "beta"), fid = 0, fb = 0;
+    uint8_t fder[] = {0x30, 0x03, 0x02, 0x01, 0x0a}, fder2[] = {0x30, 0x03, 0x02, 0x01, 0x0b};
+    vouch_store_family fam = {.account_id = a, .cert_der = fder, .cert_der_len = sizeof fder,
+                              .subject = "CN=meters", .status = VOUCH_FAMILY_VERIFIED,
+                              .ours = 1};
+    assert_int_equal(vouch_store_family_insert(s, &fam, "t", &fid, err, sizeof err), OK);
+    fam.account_id = b;
+    fam.cert_der = fder2;
+    assert_int_equal(vouch_store_family_insert(s, &fam, "t", &fb, err, sizeof err), OK);
+    int64_t d1 = new_device(s, a, "d1", fid), d2 = new_device(s, a, "d2", 0),
+            d3 = new_device(s, a, "d3", fid), e1 = new_device(s, b, "e1", fb);
+    int64_t r1 = add_release(s, a, "1.0.0", 1, 1), r2 = add_release(s, a, "1.1.0", 2, 2),
+            rb = add_release(s, b, "1.0.0", 1, 3);
+    vouch_store_campaign in = {.account_id = a, .release_id = r1,
+                               .target = VOUCH_CAMPAIGN_ALL, .status = VOUCH_CAMPAIGN_ACTIVE};
+    int64_t c1 = 0, c2 = 0, c3 = 0, x = 0;
+    /* refusals: another account's release, family or device; bad targets */
+    in.release_id = rb;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_non_null(strstr(err, "release"));
+    in.release_id = r2;
+    in.target = VOUCH_CAMPAIGN_FAMILY;
+    in.family_id = fb;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_non_null(strstr(err, "family"));
+    in.family_id = 0;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.target = VOUCH_CAMPAIGN_DEVICES;
+    int64_t rows_bad[] = {d1, e1};
+    assert_int_equal(vouch_store_campaign_create(s, &in, rows_bad, 2, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_non_null(strstr(err, "device"));
+    assert_int_equal(vouch_store_campaign_create(s, &in, rows_bad, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    int64_t rows_neg[] = {d1, -4};
+    assert_int_equal(vouch_store_campaign_create(s, &in, rows_neg, 2, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.target = 7;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.target = VOUCH_CAMPAIGN_ALL;
+    in.status = VOUCH_CAMPAIGN_FINISHED;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    in.status = VOUCH_CAMPAIGN_ACTIVE;
+    in.release_id = 0;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &x, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(audited(s, "campaign."), 0); /* nothing refused was written */
+    /* c1: r1 to all of acme; c2: r2 to the family; c3: r2 to d2 and d1 */
+    in.release_id = r1;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &c1, err, sizeof err), OK);
+    in.release_id = r2;
+    in.target = VOUCH_CAMPAIGN_FAMILY;
+    in.family_id = fid;
+    assert_int_equal(vouch_store_campaign_create(s, &in, NULL, 0, "t", &c2, err, sizeof err), OK);
+    in.target = VOUCH_CAMPAIGN_DEVICES;
+    in.family_id = 0;
+    int64_t rows[] = {d2, d2, d1};
+    assert_int_equal(vouch_store_campaign_create(s, &in, rows, 3, "t", &c3, err, sizeof err), OK);
+    assert_true(c1 < c2 && c2 < c3);
+    /* the newest campaign that targets the device and is not what it runs */
+    assert_int_equal(offer(s, a, fid, d1, "0.9.0", 0), c3);
+    assert_int_equal(offer(s, a, 0, d2, "0.9.0", 0), c3);
+    assert_int_equal(offer(s, a, fid, d3, "0.9.0", 0), c2);
+    assert_int_equal(offer(s, b, fb, e1, "0.9.0", 0), 0);
+    assert_int_equal(offer(s, a, fid, d1, "1.1.0", 0), c1); /* runs r2: r1 is offered */
+    assert_int_equal(offer(s, a, 0, d2, "1.0.0", 0), c3);
+    /* never below the device's security counter */
+    assert_int_equal(offer(s, a, fid, d3, "0.9.0", 2), c2);
+    assert_int_equal(offer(s, a, fid, d3, "0.9.0", 3), 0);
+    assert_int_equal(offer(s, a, fid, d1, "1.1.0", 2), 0);
+    /* ended in a campaign (confirmed, rejected, reverted): the next one */
+    assert_int_equal(vouch_store_update_report(s, c3, d1, VOUCH_UPDATE_CONFIRMED, "ok", err,
+                                               sizeof err),
+                     OK);
+    assert_int_equal(offer(s, a, fid, d1, "0.9.0", 0), c2);
+    assert_int_equal(vouch_store_update_report(s, c2, d1, VOUCH_UPDATE_REVERTED, NULL, err,
+                                               sizeof err),
+                     OK);
+    assert_int_equal(offer(s, a, fid, d1, "0.9.0", 0), c1);
+    assert_int_equal(vouch_store_update_report(s, c1, d1, VOUCH_UPDATE_REJECTED, "bad sig", err,
+                                               sizeof err),
+                     OK);
+    assert_int_equal(offer(s, a, fid, d1, "0.9.0", 0), 0);
+    /* failed is not the end: offered again */
+    assert_int_equal(vouch_store_update_report(s, c3, d2, VOUCH_UPDATE_DOWNLOADING, "", err,
+                                               sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_update_report(s, c3, d2, VOUCH_UPDATE_FAILED, "flash error",
+                                               err, sizeof err),
+                     OK);
+    assert_int_equal(offer(s, a, 0, d2, "0.9.0", 0), c3);
+    /* report refusals */
+    char big[VOUCH_UPDATE_DETAIL_MAX + 2];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    assert_int_equal(vouch_store_update_report(s, c3, d2, VOUCH_UPDATE_FAILED, big, err,
+                                               sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_update_report(s, c3, d2, VOUCH_UPDATE_PENDING, "", err,
+                                               sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_update_report(s, c3, d2, VOUCH_UPDATE_STATES, "", err,
+                                               sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_update_report(s, 999, d2, VOUCH_UPDATE_FAILED, "", err,
+                                               sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_update_report(s, c3, 999, VOUCH_UPDATE_FAILED, "", err,
+                                               sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    /* who may download what */
+    vouch_store_update_query q2 = {a, 0, d2, "0.9.0", 0}, q3 = {a, fid, d3, "0.9.0", 0};
+    int yes = -1;
+    assert_int_equal(vouch_store_update_allowed(s, &q2, r2, &yes, err, sizeof err), OK);
+    assert_true(yes);
+    assert_int_equal(vouch_store_update_allowed(s, &q2, rb, &yes, err, sizeof err), OK);
+    assert_false(yes);
+    assert_int_equal(vouch_store_campaign_targets(s, c3, &q2, &yes, err, sizeof err), OK);
+    assert_true(yes);
+    assert_int_equal(vouch_store_campaign_targets(s, c3, &q3, &yes, err, sizeof err), OK);
+    assert_false(yes);
+    assert_int_equal(vouch_store_campaign_targets(s, c2, &q2, &yes, err, sizeof err), OK);
+    assert_false(yes);
+    /* pause, resume, finish; nothing comes back from finished */
+    assert_int_equal(vouch_store_campaign_set_status(s, c2, VOUCH_CAMPAIGN_PAUSED, "t", err,
+                                                     sizeof err),
+                     OK);
+    assert_int_equal(offer(s, a, fid, d3, "0.9.0", 0), c1);
+    assert_int_equal(vouch_store_update_allowed(s, &q3, r2, &yes, err, sizeof err), OK);
+    assert_false(yes); /* paused: no download either */
+    assert_int_equal(vouch_store_campaign_set_status(s, c2, VOUCH_CAMPAIGN_ACTIVE, "t", err,
+                                                     sizeof err),
+                     OK);
+    assert_int_equal(offer(s, a, fid, d3, "0.9.0", 0), c2);
+    assert_int_equal(vouch_store_campaign_set_status(s, c2, VOUCH_CAMPAIGN_FINISHED, "t", err,
+                                                     sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_campaign_set_status(s, c2, VOUCH_CAMPAIGN_FINISHED, "t", err,
+                                                     sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_campaign_set_status(s, c2, VOUCH_CAMPAIGN_ACTIVE, "t", err,
+                                                     sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(vouch_store_campaign_set_status(s, 999, VOUCH_CAMPAIGN_PAUSED, "t", err,
+                                                     sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    assert_int_equal(vouch_store_campaign_set_status(s, c1, 0, "t", err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    assert_int_equal(offer(s, a, fid, d3, "0.9.0", 0), c1);
+    assert_int_equal(vouch_store_campaign_targets(s, c2, &q3, &yes, err, sizeof err), OK);
+    assert_true(yes); /* a finished campaign still knows whom it targeted */
+    /* counts: c3 targets two, one confirmed, one failed */
+    vouch_store_campaign c;
+    assert_int_equal(vouch_store_campaign_get(s, c3, &c, err, sizeof err), OK);
+    assert_int_equal(c.target, VOUCH_CAMPAIGN_DEVICES);
+    assert_int_equal(c.targeted, 2);
+    assert_int_equal(c.counts[VOUCH_UPDATE_CONFIRMED], 1);
+    assert_int_equal(c.counts[VOUCH_UPDATE_FAILED], 1);
+    assert_int_equal(c.counts[VOUCH_UPDATE_DOWNLOADING], 0); /* last writer won */
+    assert_int_equal(c.counts[VOUCH_UPDATE_PENDING], 0);
+    assert_string_equal(c.version, "1.1.0");
+    assert_int_equal(vouch_store_campaign_get(s, c1, &c, err, sizeof err), OK);
+    assert_int_equal(c.targeted, 3); /* all of acme */
+    assert_int_equal(c.counts[VOUCH_UPDATE_REJECTED], 1);
+    assert_int_equal(c.counts[VOUCH_UPDATE_PENDING], 2);
+    assert_int_equal(vouch_store_campaign_get(s, c2, &c, err, sizeof err), OK);
+    assert_int_equal(c.status, VOUCH_CAMPAIGN_FINISHED);
+    assert_int_equal(c.family_id, fid);
+    assert_int_equal(c.targeted, 2); /* d1 and d3 */
+    assert_int_equal(c.counts[VOUCH_UPDATE_REVERTED], 1);
+    assert_int_equal(c.counts[VOUCH_UPDATE_PENDING], 1);
+    assert_int_equal(vouch_store_campaign_get(s, 999, &c, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    /* the devices: a list target shows the silent ones too; others only
+     * those that reported; each with the version it said it runs */
+    assert_int_equal(vouch_store_device_fw_report(s, d1, "1.1.0", 2, err, sizeof err), OK);
+    assert_int_equal(vouch_store_device_fw_report(s, d1, "1.1.0", 2, err, sizeof err), OK);
+    assert_int_equal(vouch_store_device_fw_report(s, 4242, "1.1.0", 2, err, sizeof err), OK);
+    assert_int_equal(vouch_store_device_fw_report(s, d1, "", 2, err, sizeof err),
+                     VOUCH_STORE_E_ARG);
+    dev_seen ds = {0};
+    assert_int_equal(vouch_store_campaign_devices(s, c3, dev_cb, &ds, err, sizeof err), OK);
+    assert_int_equal(ds.n, 2);
+    assert_string_equal(ds.ids[0], "d1");
+    assert_int_equal(ds.states[0], VOUCH_UPDATE_CONFIRMED);
+    assert_string_equal(ds.versions[0], "1.1.0");
+    assert_string_equal(ds.ids[1], "d2");
+    assert_int_equal(ds.states[1], VOUCH_UPDATE_FAILED);
+    assert_string_equal(ds.versions[1], "-");
+    int64_t c4 = 0;
+    int64_t rows4[] = {d3};
+    assert_int_equal(vouch_store_campaign_create(s, &in, rows4, 1, "t", &c4, err, sizeof err), OK);
+    memset(&ds, 0, sizeof ds);
+    assert_int_equal(vouch_store_campaign_devices(s, c4, dev_cb, &ds, err, sizeof err), OK);
+    assert_int_equal(ds.n, 1);
+    assert_int_equal(ds.states[0], VOUCH_UPDATE_PENDING);
+    memset(&ds, 0, sizeof ds);
+    assert_int_equal(vouch_store_campaign_devices(s, c1, dev_cb, &ds, err, sizeof err), OK);
+    assert_int_equal(ds.n, 1);
+    assert_int_equal(vouch_store_campaign_devices(s, 999, dev_cb, &ds, err, sizeof err),
+                     VOUCH_STORE_E_NOT_FOUND);
+    int count = 0;
+    assert_int_equal(vouch_store_campaign_list(s, a, (vouch_store_campaign_cb)count_cb, &count,
+                                               err, sizeof err),
+                     OK);
+    assert_int_equal(count, 4);
+    count = 0;
+    assert_int_equal(vouch_store_campaign_list(s, b, (vouch_store_campaign_cb)count_cb, &count,
+                                               err, sizeof err),
+                     OK);
+    assert_int_equal(count, 0);
+    /* admin writes audited (4 creates, pause, resume, finish); device
+     * reports are not */
+    assert_int_equal(audited(s, "campaign.create"), 4);
+    assert_int_equal(audited(s, "campaign."), 7);
+    assert_int_equal(audited(s, "update"), 0);
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    assert_int_equal(vouch_store_check_integrity(s, err, sizeof err), OK);
+    vouch_store_close(s);
+}
+
+/* A write inside a group that fails is undone alone; the firmware writes
+ * take part in groups like the others. */
+static void test_fw_in_group(void **state)
+{
+    (void)state;
+    vouch_store *s = open_new(NULL, 0);
+    int64_t a = new_account(s, "acme"), x = 0;
+    assert_int_equal(vouch_store_begin(s, err, sizeof err), OK);
+    vouch_store_fwkey k;
+    fill_key(&k, a, "k1", 1);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", NULL, err, sizeof err), OK);
+    assert_int_equal(vouch_store_fwkey_insert(s, &k, "t", NULL, err, sizeof err),
+                     VOUCH_STORE_E_EXISTS);
+    vouch_store_release r;
+    uint8_t img[64] = {1};
+    fill_release(&r, a, "2.0.0", 0, 1);
+    assert_int_equal(vouch_store_release_insert(s, &r, img, sizeof img, "t", &x, err, sizeof err),
+                     OK);
+    assert_int_equal(vouch_store_commit(s, err, sizeof err), OK);
+    key_seen ks = {0};
+    assert_int_equal(vouch_store_fwkey_list(s, a, key_cb, &ks, err, sizeof err), OK);
+    assert_int_equal(ks.n, 1);
+    uint8_t back[64];
+    assert_int_equal(vouch_store_release_read(s, x, 0, back, sizeof back, err, sizeof err), OK);
+    assert_memory_equal(back, img, sizeof img);
+    vouch_store_audit_report rep;
+    assert_int_equal(vouch_store_audit_verify(s, &rep, err, sizeof err), OK);
+    vouch_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2076,6 +2709,11 @@ int main(void)
         cmocka_unit_test(test_accounts),
         cmocka_unit_test(test_families),
         cmocka_unit_test(test_devices),
+        cmocka_unit_test(test_migration_2_to_3_keeps_data),
+        cmocka_unit_test(test_fw_keys),
+        cmocka_unit_test(test_releases),
+        cmocka_unit_test(test_campaigns),
+        cmocka_unit_test(test_fw_in_group),
         cmocka_unit_test(test_audit_intact_and_append_refusals),
         cmocka_unit_test(test_audit_detects_changed_entry),
         cmocka_unit_test(test_audit_detects_removed_entry),
