@@ -98,9 +98,7 @@ static int der_of(X509 *x, uint8_t **der, size_t *len)
     return 0;
 }
 
-/* The account named seg (NULL-terminated copy in name); 0 with *id, -1
- * with the answer sent. */
-static int account_of(struct evhttp_request *req, vouchd_worker *w, const char *name,
+int vouchd_account_of(struct evhttp_request *req, vouchd_worker *w, const char *name,
                       int64_t *id)
 {
     char err[256] = "";
@@ -717,7 +715,7 @@ void vouchd_h_account_item(struct evhttp_request *req, vouchd_worker *w,
         return;
     }
     int64_t account_id = 0;
-    if (account_of(req, w, seg[0], &account_id) != 0)
+    if (vouchd_account_of(req, w, seg[0], &account_id) != 0)
         return;
     char err[256] = "";
     if (n == 1) {

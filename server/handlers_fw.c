@@ -125,29 +125,6 @@ static int json_id(json_t *v, int64_t *out)
     return 0;
 }
 
-/* The account named `name`: 0 with *id, -1 with the answer sent. */
-static int account_of(struct evhttp_request *req, vouchd_worker *w, const char *name,
-                      int64_t *id)
-{
-    char err[256] = "";
-    if (!vouchd_name_ok_max(name, ACCOUNT_MAX)) {
-        vouchd_send_error(req, 404, E_UNKNOWN_ACCOUNT,
-                          "no such account (names are 1 to %d of A-Z a-z 0-9 . _ -)",
-                          ACCOUNT_MAX);
-        return -1;
-    }
-    vouch_store_rc rc = vouch_store_account_get(w->store, name, id, err, sizeof err);
-    if (rc == VOUCH_STORE_E_NOT_FOUND) {
-        vouchd_send_error(req, 404, E_UNKNOWN_ACCOUNT, "no account named '%s'", name);
-        return -1;
-    }
-    if (rc != VOUCH_STORE_OK) {
-        vouchd_send_store_error(req, rc, "account lookup", err);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- firmware keys ------------------------------------------------------------------------- */
 
 static json_t *key_json(const vouch_store_fwkey *k)
@@ -970,7 +947,7 @@ void vouchd_h_account_fw(struct evhttp_request *req, vouchd_worker *w,
         return;
     }
     int64_t account_id = 0;
-    if (account_of(req, w, seg[0], &account_id) != 0)
+    if (vouchd_account_of(req, w, seg[0], &account_id) != 0)
         return;
     if (kind == 1)
         keys(req, w, caller, account_id, seg, n, get, post);

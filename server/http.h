@@ -295,6 +295,10 @@ void vouchd_h_auth_response(struct evhttp_request *req, vouchd_worker *w,
 /* GET /v1/session: the device behind a session token */
 void vouchd_h_session(struct evhttp_request *req, vouchd_worker *w, const vouchd_caller *caller,
                       const char *rest);
+/* The account named `name` (handlers_fleet.c): 0 with *id, -1 with the
+ * 404 or store error sent. */
+int vouchd_account_of(struct evhttp_request *req, vouchd_worker *w, const char *name,
+                      int64_t *id);
 /* The device of the request's session token (Authorization: Bearer vs1...),
  * active; 0 with *dev filled (clear it), or -1 with the 401 sent. */
 int vouchd_session_check(struct evhttp_request *req, vouchd_worker *w, vouch_store_device *dev,

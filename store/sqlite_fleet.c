@@ -104,8 +104,8 @@ vouch_store_rc sq_account_list(vouch_store *s, vouch_store_account_cb cb, void *
 
 /* The first column (an integer) of the row `sql` finds for id: 1 with *v,
  * 0 when there is no such row, -1 with *r set on a database error. */
-static int lookup_int(sq_store *q, const char *sql, int64_t id, const char *what, int64_t *v,
-                      vouch_store_rc *r, char *err, size_t n)
+int sq_lookup_int(sq_store *q, const char *sql, int64_t id, const char *what, int64_t *v,
+                  vouch_store_rc *r, char *err, size_t n)
 {
     sqlite3_stmt *st;
     int rc = sq_prep(q, sql, &st);
@@ -126,10 +126,10 @@ static int lookup_int(sq_store *q, const char *sql, int64_t id, const char *what
 
 /* 0 when the account exists; -1 with *r set (E_NOT_FOUND, or a database
  * error) when not. */
-static int need_account(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
+int sq_need_account(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
 {
     int64_t v;
-    int f = lookup_int(q, "SELECT 1 FROM accounts WHERE id = ?", id, "account lookup", &v, r, err,
+    int f = sq_lookup_int(q, "SELECT 1 FROM accounts WHERE id = ?", id, "account lookup", &v, r, err,
                        n);
     if (f == 0)
         *r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no account %" PRId64, id);
@@ -151,7 +151,7 @@ vouch_store_rc sq_family_insert(vouch_store *s, const vouch_store_family *in, co
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    if (need_account(q, in->account_id, &r, err, n) != 0)
+    if (sq_need_account(q, in->account_id, &r, err, n) != 0)
         return sq_wend(q, r, err, n);
     sqlite3_stmt *st;
     int rc = sq_prep(q,
@@ -281,7 +281,7 @@ static int row_status(sq_store *q, const char *table, int64_t id, vouch_store_rc
 {
     int fam = strcmp(table, "families") == 0;
     int64_t v = 0;
-    int f = lookup_int(q, fam ? "SELECT status FROM families WHERE id = ?"
+    int f = sq_lookup_int(q, fam ? "SELECT status FROM families WHERE id = ?"
                               : "SELECT status FROM devices WHERE id = ?",
                        id, fam ? "family lookup" : "device lookup", &v, r, err, n);
     if (f == 0)
@@ -395,7 +395,7 @@ static const char *status_word(vouch_device_status st)
 static int64_t family_account(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
 {
     int64_t v = 0;
-    int f = lookup_int(q, "SELECT account_id FROM families WHERE id = ?", id, "family lookup", &v,
+    int f = sq_lookup_int(q, "SELECT account_id FROM families WHERE id = ?", id, "family lookup", &v,
                        r, err, n);
     return f < 0 ? -1 : v;
 }
@@ -408,7 +408,7 @@ vouch_store_rc sq_device_insert(vouch_store *s, const vouch_store_device *in, co
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    if (need_account(q, in->account_id, &r, err, n) != 0)
+    if (sq_need_account(q, in->account_id, &r, err, n) != 0)
         return sq_wend(q, r, err, n);
     if (in->family_id) {
         int64_t acc = family_account(q, in->family_id, &r, err, n);

@@ -21,47 +21,13 @@ static void hex32(const uint8_t h[32], char out[65])
     vouch_store_hex(h, 32, out);
 }
 
-/* One integer column of the row `sql` finds for the bound id: 1 with *v,
- * 0 when there is none, -1 with *r set on a database error. */
-static int one_int(sq_store *q, const char *sql, int64_t id, const char *what, int64_t *v,
-                   vouch_store_rc *r, char *err, size_t n)
-{
-    sqlite3_stmt *st;
-    int rc = sq_prep(q, sql, &st);
-    if (rc != SQLITE_OK) {
-        *r = sq_dberr(q, rc, what, err, n);
-        return -1;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    *v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sq_done(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        *r = sq_dberr(q, rc, what, err, n);
-        return -1;
-    }
-    return rc == SQLITE_ROW;
-}
-
-/* 0 when the account exists; -1 with *r set (E_NOT_FOUND or a database
- * error). */
-static int need_account(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n)
-{
-    int64_t v;
-    int f = one_int(q, "SELECT 1 FROM accounts WHERE id = ?", id, "account lookup", &v, r, err,
-                    n);
-    if (f == 0)
-        *r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no account %" PRId64, id);
-    return f == 1 ? 0 : -1;
-}
-
 /* The account of row id in `sql` ("SELECT account_id FROM t WHERE id = ?")
  * must be `account`: 0, or -1 with *r set (E_NOT_FOUND naming `what`). */
 static int need_owned(sq_store *q, const char *sql, int64_t id, int64_t account, const char *what,
                       vouch_store_rc *r, char *err, size_t n)
 {
     int64_t acc = 0;
-    int f = one_int(q, sql, id, what, &acc, r, err, n);
+    int f = sq_lookup_int(q, sql, id, what, &acc, r, err, n);
     if (f < 0)
         return -1;
     if (f == 0 || acc != account) {
@@ -121,7 +87,7 @@ vouch_store_rc sq_fwkey_insert(vouch_store *s, const vouch_store_fwkey *in, cons
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    if (need_account(q, in->account_id, &r, err, n) != 0)
+    if (sq_need_account(q, in->account_id, &r, err, n) != 0)
         return sq_wend(q, r, err, n);
     /* say which conflict it is: the key or the name */
     sqlite3_stmt *st;
@@ -297,7 +263,7 @@ vouch_store_rc sq_release_insert(vouch_store *s, const vouch_store_release *in,
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    if (need_account(q, in->account_id, &r, err, n) != 0)
+    if (sq_need_account(q, in->account_id, &r, err, n) != 0)
         return sq_wend(q, r, err, n);
     sqlite3_stmt *st;
     int rc = sq_prep(q, "SELECT id FROM releases WHERE account_id = ? AND sha256 = ?", &st);
@@ -484,7 +450,7 @@ vouch_store_rc sq_campaign_create(vouch_store *s, const vouch_store_campaign *in
     vouch_store_rc r = sq_wbegin(q, err, n);
     if (r != VOUCH_STORE_OK)
         return r;
-    if (need_account(q, in->account_id, &r, err, n) != 0 ||
+    if (sq_need_account(q, in->account_id, &r, err, n) != 0 ||
         need_owned(q, "SELECT account_id FROM releases WHERE id = ?", in->release_id,
                    in->account_id, "release", &r, err, n) != 0 ||
         (in->target == VOUCH_CAMPAIGN_FAMILY &&
@@ -568,7 +534,7 @@ static vouch_store_rc campaign_counts(sq_store *q, vouch_store_campaign *c, char
     int64_t key = c->target == VOUCH_CAMPAIGN_ALL      ? c->account_id
                   : c->target == VOUCH_CAMPAIGN_FAMILY ? c->family_id
                                                        : c->id;
-    if (one_int(q, sql, key, "campaign count", &v, &r, err, n) < 0)
+    if (sq_lookup_int(q, sql, key, "campaign count", &v, &r, err, n) < 0)
         return r;
     c->targeted = (uint64_t)v;
     sqlite3_stmt *st;
@@ -661,7 +627,7 @@ vouch_store_rc sq_campaign_set_status(vouch_store *s, int64_t id, vouch_campaign
     if (r != VOUCH_STORE_OK)
         return r;
     int64_t was = 0;
-    int f = one_int(q, "SELECT status FROM campaigns WHERE id = ?", id, "campaign status", &was,
+    int f = sq_lookup_int(q, "SELECT status FROM campaigns WHERE id = ?", id, "campaign status", &was,
                     &r, err, n);
     if (f == 0)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no campaign %" PRId64, id);
@@ -698,7 +664,7 @@ vouch_store_rc sq_campaign_devices(vouch_store *s, int64_t id, vouch_store_campa
     sq_store *q = Q(s);
     vouch_store_rc r = VOUCH_STORE_OK;
     int64_t target = 0;
-    int f = one_int(q, "SELECT target FROM campaigns WHERE id = ?", id, "campaign devices",
+    int f = sq_lookup_int(q, "SELECT target FROM campaigns WHERE id = ?", id, "campaign devices",
                     &target, &r, err, n);
     if (f == 0)
         r = vouch_store_fail(err, n, VOUCH_STORE_E_NOT_FOUND, "no campaign %" PRId64, id);

@@ -144,4 +144,13 @@ vouch_store_rc sq_update_report(vouch_store *s, int64_t campaign_id, int64_t dev
 vouch_store_rc sq_device_fw_report(vouch_store *s, int64_t device_row, const char *version,
                                    uint32_t sec_cnt, char *err, size_t n);
 
+/* The first column (an integer) of the row `sql` finds for the bound id:
+ * 1 with *v, 0 when there is no such row, -1 with *r set on a database
+ * error (sqlite_fleet.c). */
+int sq_lookup_int(sq_store *q, const char *sql, int64_t id, const char *what, int64_t *v,
+                  vouch_store_rc *r, char *err, size_t n);
+/* 0 when the account exists; -1 with *r set (E_NOT_FOUND, or a database
+ * error) when not. */
+int sq_need_account(sq_store *q, int64_t id, vouch_store_rc *r, char *err, size_t n);
+
 #endif
