@@ -70,28 +70,6 @@ static int load_pem(const char *path, char **pem, int *count)
     return ret;
 }
 
-static char *apath(const char *account, const char *suffix)
-{
-    size_t n = strlen("/v1/accounts/") + strlen(account) + strlen(suffix) + 1;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "/v1/accounts/%s%s", account, suffix);
-    return p;
-}
-
-/* GET/POST path; the answer in *ans (2xx) or the refusal reported. */
-static int call(const char *method, char *path, json_t *body, const char *what, json_t **ans)
-{
-    int ret;
-    if (!path)
-        ret = cli_err(CLI_FILE, "out of memory");
-    else
-        ret = remote_json(method, path, body, what, NULL, ans);
-    free(path);
-    json_decref(body);
-    return ret;
-}
-
 static void when(const char *label, const char *v)
 {
     printf("  %-18s ", label);
@@ -107,7 +85,7 @@ static int acc_create(char **pos, int npos)
     int ret = check_name("account name", pos[0], ACCOUNT_MAX);
     if (ret || (ret = remote_open()))
         return ret;
-    ret = call("POST", strdup("/v1/accounts"), json_pack("{s:s}", "name", pos[0]),
+    ret = remote_call("POST", strdup("/v1/accounts"), json_pack("{s:s}", "name", pos[0]),
                "create the account", &ans);
     if (!ret) {
         if (R.json)
@@ -124,7 +102,7 @@ static int acc_list(char **pos, int npos)
     json_t *ans = NULL, *x;
     size_t i;
     int ret = remote_open();
-    if (ret || (ret = call("GET", strdup("/v1/accounts"), NULL, NULL, &ans)))
+    if (ret || (ret = remote_call("GET", strdup("/v1/accounts"), NULL, NULL, &ans)))
         return ret;
     json_t *list = json_object_get(ans, "accounts");
     if (!json_is_array(list)) {
@@ -238,7 +216,7 @@ static int dev_enroll(char **pos, int npos)
         ret = cli_err(CLI_FILE, "out of memory");
         goto out;
     }
-    if ((ret = call("POST", apath(acc, "/devices"), body, "enroll the device", &ans)))
+    if ((ret = remote_call("POST", remote_apath(acc, "/devices"), body, "enroll the device", &ans)))
         goto out;
     if (R.json) {
         print_json(ans);
@@ -269,7 +247,7 @@ static int dev_list(char **pos, int npos)
                  after);
         if (!after)
             snprintf(suffix, sizeof suffix, "/devices?limit=%d", PAGE);
-        if ((ret = call("GET", apath(acc, suffix), NULL, "list the devices", &ans)))
+        if ((ret = remote_call("GET", remote_apath(acc, suffix), NULL, "list the devices", &ans)))
             goto out;
         json_t *list = json_object_get(ans, "devices"), *next = json_object_get(ans, "next_after");
         if (!json_is_array(list)) {
@@ -317,7 +295,7 @@ static int dev_get(char **pos, int npos)
     if ((ret = need_account(&acc)) || (ret = check_device_id(pos[0])) || (ret = remote_open()))
         return ret;
     snprintf(suffix, sizeof suffix, "/devices/%s", pos[0]);
-    if ((ret = call("GET", apath(acc, suffix), NULL, "read the device", &ans)))
+    if ((ret = remote_call("GET", remote_apath(acc, suffix), NULL, "read the device", &ans)))
         return ret;
     if (R.json)
         print_json(ans);
@@ -336,7 +314,7 @@ static int dev_set(char **pos, const char *action, const char *done)
     if ((ret = need_account(&acc)) || (ret = check_device_id(pos[0])) || (ret = remote_open()))
         return ret;
     snprintf(suffix, sizeof suffix, "/devices/%s/%s", pos[0], action);
-    if ((ret = call("POST", apath(acc, suffix), NULL, NULL, &ans)))
+    if ((ret = remote_call("POST", remote_apath(acc, suffix), NULL, NULL, &ans)))
         return ret;
     if (R.json) {
         print_json(ans);
@@ -671,7 +649,7 @@ static int fam_enroll(char **pos, int npos)
                        caf, n);
     }
     if (!(ret = remote_open()) &&
-        !(ret = call("POST", apath(acc, "/families"), json_pack("{s:s}", "certificate", pem),
+        !(ret = remote_call("POST", remote_apath(acc, "/families"), json_pack("{s:s}", "certificate", pem),
                      "enroll the family", &ans))) {
         if (R.json) {
             print_json(ans);
@@ -693,7 +671,7 @@ static int fam_list(char **pos, int npos)
     json_t *ans = NULL, *x;
     size_t i;
     if ((ret = need_account(&acc)) || (ret = remote_open()) ||
-        (ret = call("GET", apath(acc, "/families"), NULL, "list the families", &ans)))
+        (ret = remote_call("GET", remote_apath(acc, "/families"), NULL, "list the families", &ans)))
         return ret;
     json_t *list = json_object_get(ans, "families");
     if (!json_is_array(list)) {
@@ -733,7 +711,7 @@ static int fam_call(char **pos, const char *method, const char *action, const ch
     if ((ret = need_account(&acc)) || (ret = fam_id(pos[0], id)) || (ret = remote_open()))
         return ret;
     snprintf(suffix, sizeof suffix, "/families/%s%s", id, action);
-    if ((ret = call(method, apath(acc, suffix), NULL, what, &ans)))
+    if ((ret = remote_call(method, remote_apath(acc, suffix), NULL, what, &ans)))
         return ret;
     if (R.json) {
         print_json(ans);
@@ -767,7 +745,7 @@ static int fam_verify(char **pos, int npos)
     }
     snprintf(suffix, sizeof suffix, "/families/%s/verify", id);
     if (!(ret = remote_open()) &&
-        !(ret = call("POST", apath(acc, suffix), json_pack("{s:s}", "certificate", pem),
+        !(ret = remote_call("POST", remote_apath(acc, suffix), json_pack("{s:s}", "certificate", pem),
                      "verify the family", &ans))) {
         if (R.json)
             print_json(ans);

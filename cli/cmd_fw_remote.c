@@ -34,27 +34,6 @@ static int need_account(const char **name)
     return ret ? ret : check_name("account name", *name, ACCOUNT_MAX);
 }
 
-/* "/v1/accounts/<account><suffix>", malloc'd. */
-static char *apath(const char *account, const char *suffix)
-{
-    size_t n = strlen("/v1/accounts/") + strlen(account) + strlen(suffix) + 1;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "/v1/accounts/%s%s", account, suffix);
-    return p;
-}
-
-/* method path (freed here) with a JSON body (consumed, may be NULL); the
- * 2xx answer in *ans or the refusal reported. */
-static int call(const char *method, char *path, json_t *body, const char *what, json_t **ans)
-{
-    int ret = path ? remote_json(method, path, body, what, NULL, ans)
-                   : cli_err(CLI_FILE, "out of memory");
-    free(path);
-    json_decref(body);
-    return ret;
-}
-
 /* An id argument: 1..10^15, decimal. */
 static int need_id(const char *what, const char *s, long long *out)
 {
@@ -125,7 +104,7 @@ static int key_add(char **pos, int npos)
         (ret = load_pubkey(pubf, &pem)))
         return ret;
     if (!(ret = remote_open()) &&
-        !(ret = call("POST", apath(acc, "/firmware-keys"),
+        !(ret = remote_call("POST", remote_apath(acc, "/firmware-keys"),
                      json_pack("{s:s,s:s}", "name", name, "public_key", pem),
                      "add the firmware key", &ans))) {
         if (R.json) {
@@ -147,7 +126,7 @@ static int key_list(char **pos, int npos)
     size_t i;
     int ret;
     if ((ret = need_account(&acc)) || (ret = remote_open()) ||
-        (ret = call("GET", apath(acc, "/firmware-keys"), NULL, "list the firmware keys", &ans)))
+        (ret = remote_call("GET", remote_apath(acc, "/firmware-keys"), NULL, "list the firmware keys", &ans)))
         return ret;
     json_t *list = json_object_get(ans, "keys");
     if (!json_is_array(list)) {
@@ -180,7 +159,7 @@ static int key_set(char **pos, const char *action)
         (ret = remote_open()))
         return ret;
     snprintf(suffix, sizeof suffix, "/firmware-keys/%s/%s", pos[0], action);
-    if (!(ret = call("POST", apath(acc, suffix), NULL, NULL, &ans))) {
+    if (!(ret = remote_call("POST", remote_apath(acc, suffix), NULL, NULL, &ans))) {
         if (R.json)
             print_json(ans);
         else
@@ -319,7 +298,7 @@ static int rel_upload(char **pos, int npos)
         free(img);
         return cli_err(CLI_FILE, "%s is empty", pos[0]);
     }
-    if ((ret = remote_open()) || !(path = apath(acc, "/releases"))) {
+    if ((ret = remote_open()) || !(path = remote_apath(acc, "/releases"))) {
         free(img);
         return ret ? ret : cli_err(CLI_FILE, "out of memory");
     }
@@ -357,7 +336,7 @@ static int rel_list(char **pos, int npos)
     size_t i;
     int ret;
     if ((ret = need_account(&acc)) || (ret = remote_open()) ||
-        (ret = call("GET", apath(acc, "/releases"), NULL, "list the releases", &ans)))
+        (ret = remote_call("GET", remote_apath(acc, "/releases"), NULL, "list the releases", &ans)))
         return ret;
     json_t *list = json_object_get(ans, "releases");
     if (!json_is_array(list)) {
@@ -395,7 +374,7 @@ static int rel_get(char **pos, int npos)
         (ret = remote_open()))
         return ret;
     snprintf(suffix, sizeof suffix, "/releases/%lld", id);
-    if (!(ret = call("GET", apath(acc, suffix), NULL, "read the release", &ans))) {
+    if (!(ret = remote_call("GET", remote_apath(acc, suffix), NULL, "read the release", &ans))) {
         if (R.json)
             print_json(ans);
         else
@@ -588,7 +567,7 @@ static int camp_create(char **pos, int npos)
         json_decref(body);
         return ret;
     }
-    if (!(ret = call("POST", apath(acc, "/campaigns"), body, "create the campaign", &ans))) {
+    if (!(ret = remote_call("POST", remote_apath(acc, "/campaigns"), body, "create the campaign", &ans))) {
         if (R.json)
             print_json(ans);
         else
@@ -605,7 +584,7 @@ static int camp_list(char **pos, int npos)
     size_t i;
     int ret;
     if ((ret = need_account(&acc)) || (ret = remote_open()) ||
-        (ret = call("GET", apath(acc, "/campaigns"), NULL, "list the campaigns", &ans)))
+        (ret = remote_call("GET", remote_apath(acc, "/campaigns"), NULL, "list the campaigns", &ans)))
         return ret;
     json_t *list = json_object_get(ans, "campaigns");
     if (!json_is_array(list)) {
@@ -642,7 +621,7 @@ static int camp_call(char **pos, const char *action)
         return ret;
     snprintf(suffix, sizeof suffix, "/campaigns/%lld%s%s", id, action ? "/" : "",
              action ? action : "");
-    if (!(ret = call(action ? "POST" : "GET", apath(acc, suffix), NULL, NULL, &ans))) {
+    if (!(ret = remote_call(action ? "POST" : "GET", remote_apath(acc, suffix), NULL, NULL, &ans))) {
         if (R.json)
             print_json(ans);
         else

@@ -775,3 +775,21 @@ int remote_run_group(const remote_group *grp, int argc, char **argv)
         return cli_err(CLI_FILE, "cannot write to stdout: %s", strerror(errno));
     return ret;
 }
+
+char *remote_apath(const char *account, const char *suffix)
+{
+    size_t n = strlen("/v1/accounts/") + strlen(account) + strlen(suffix) + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "/v1/accounts/%s%s", account, suffix);
+    return p;
+}
+
+int remote_call(const char *method, char *path, json_t *body, const char *what, json_t **ans)
+{
+    int ret = path ? remote_json(method, path, body, what, NULL, ans)
+                   : cli_err(CLI_FILE, "out of memory");
+    free(path);
+    json_decref(body);
+    return ret;
+}

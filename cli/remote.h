@@ -127,6 +127,11 @@ int remote_load_token(const char *token_file, char **tok, size_t *len);
 int remote_json(const char *method, const char *path, json_t *body, const char *what,
                 int *status, json_t **out);
 /* A GET whose 2xx answer is returned as bytes (PEM, DER). */
+/* "/v1/accounts/<account><suffix>", malloc'd (NULL: out of memory). */
+char *remote_apath(const char *account, const char *suffix);
+/* remote_json for method `path` (freed here, NULL reports out of memory)
+ * with a JSON body (consumed, may be NULL); the 2xx answer in *ans. */
+int remote_call(const char *method, char *path, json_t *body, const char *what, json_t **ans);
 int remote_get_raw(const char *path, const char *what, vouch_http_response *rsp);
 
 /* ---- values --------------------------------------------------------------------- */
